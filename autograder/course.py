@@ -1,0 +1,89 @@
+"""Where things are in a course repository (see DESIGN.md, "Layout").
+
+    source/<a>/<notebook>.ipynb          instructor master, the only place solutions live
+    assignments/<a>/<notebook>.ipynb     student stubs (generated)
+    solutions/<a>/<notebook>.ipynb       executed solutions (generated)
+    examples/samples/<a>.toml            how the sample submissions are made from the source
+    examples/submissions/<student>/<a>/  sample submissions (generated), nbgrader's layout
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class CourseError(Exception):
+    """A problem with the course repository itself (missing folder, unknown assignment)."""
+
+
+def find_course_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) holding ``source/`` and ``nbgrader_config.py``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "source").is_dir() and (folder / "nbgrader_config.py").is_file():
+            return folder
+    raise CourseError(f"no course found at or above {here}: expected a folder with source/ and nbgrader_config.py")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One assignment: ``name`` is its folder (``00_vectorization``), ``notebook`` its notebook's stem."""
+    root: Path
+    name: str
+    notebook: str
+
+    @property
+    def source_notebook(self) -> Path:
+        return self.root / "source" / self.name / f"{self.notebook}.ipynb"
+
+    @property
+    def release_dir(self) -> Path:
+        return self.root / "assignments" / self.name
+
+    @property
+    def release_notebook(self) -> Path:
+        return self.release_dir / f"{self.notebook}.ipynb"
+
+    @property
+    def solution_dir(self) -> Path:
+        return self.root / "solutions" / self.name
+
+    @property
+    def solution_notebook(self) -> Path:
+        return self.solution_dir / f"{self.notebook}.ipynb"
+
+    @property
+    def sample_spec(self) -> Path:
+        return self.root / "examples" / "samples" / f"{self.name}.toml"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.root / "examples" / "submissions"
+
+
+def list_assignments(root: Path) -> list[Assignment]:
+    """Every ``source/<a>/`` holding exactly one notebook, in name order."""
+    found = []
+    for folder in sorted((root / "source").iterdir()):
+        if not folder.is_dir() or folder.name.startswith((".", "_")):
+            continue
+        notebooks = sorted(p for p in folder.glob("*.ipynb"))
+        if len(notebooks) != 1:
+            raise CourseError(f"{folder}: expected exactly one notebook, found {len(notebooks)}")
+        found.append(Assignment(root, folder.name, notebooks[0].stem))
+    return found
+
+
+def get_assignment(root: Path, name: str) -> Assignment:
+    """Look an assignment up by folder (``00_vectorization``), number (``00``) or notebook (``vectorization``)."""
+    candidates = list_assignments(root)
+    for a in candidates:
+        if name in (a.name, a.notebook) or a.name.split("_", 1)[0] == name:
+            return a
+    known = ", ".join(a.name for a in candidates) or "none"
+    raise CourseError(f"unknown assignment {name!r}; known: {known}")
+
+
+def select(root: Path, name: str | None) -> list[Assignment]:
+    """One assignment by name, or all of them when ``name`` is None."""
+    return [get_assignment(root, name)] if name else list_assignments(root)

@@ -1,0 +1,321 @@
+"""Checks for assignment 00, vectorisation ("From for-loops to dot products").
+
+Students write each computation twice: a pure-Python loop over lists, and a torch version with
+no Python loop that runs on the device its inputs live on.
+
+    dot_loop(x, w, b) / dot_torch(x, w, b)                 b + x . w          -> float / 0-d tensor
+    matvec_loop(X, w, b) / matvec_torch(X, w, b)           b + X w            -> n floats / (n,)
+    linear_loop(X, W, b) / linear_torch(X, W, b)           X W^T + b          -> n x h / (n, h)
+    pairwise_distances_loop(X, Y) / ..._torch(X, Y)        ||x_i - y_j||      -> n x p / (n, p)
+
+Shapes: ``X (n, m)``, ``w (m,)``, ``W (h, m)`` (a weight stored as PyTorch stores it:
+out x in), ``b`` a float or ``(h,)``, ``Y (p, m)``.
+
+Oracles are NumPy float64 computations. Speed checks compare the student's torch version
+with the kit's own pure-Python loop (not the student's, so a deliberately slow loop cannot
+inflate the ratio), and count torch calls to name a disguised loop.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..checks import CheckFailed, check_close, describe_call, to_numpy
+from ..seeds import hidden_rng
+from ..timing import Implementation, cuda_available, judge_speedup, time_side_by_side
+from ..torch_trace import record_torch_ops
+from . import call_student, global_names_used, passed
+
+# Speed bars: far below what a vectorised version reaches (hundreds of times on a 2-core CPU,
+# see README), far above what a loop over rows reaches (about 1-2x on these shapes).
+SPEEDUP_THRESHOLD = 20.0
+DOT_SPEEDUP_THRESHOLD = 10.0
+VALUE_RTOL, VALUE_ATOL = 1e-9, 1e-9
+DIST_RTOL, DIST_ATOL = 1e-6, 1e-6  # ||x||^2 + ||y||^2 - 2 x.y loses ~1e-8 near zero distance
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+
+def _grid(*shape: int, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
+    """A fixed, irregular-looking array built from linspace (public inputs)."""
+    n = int(np.prod(shape))
+    base = np.linspace(lo, hi, n)
+    return (base * np.cos(np.arange(n) * 1.3)).reshape(shape)
+
+
+def _public_shapes() -> list[tuple[int, int, int, int]]:
+    """(n, m, h, p) for public cases: small, including one-row and one-feature edge cases."""
+    return [(4, 3, 2, 5), (1, 5, 3, 1), (6, 1, 4, 2)]
+
+
+def _hidden_shapes(rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
+    return [tuple(int(v) for v in rng.integers(1, 9, size=4)) for _ in range(3)]
+
+
+def _cases(hidden: bool, label: str):
+    """Yield ``(X (n,m), w (m,), b_scalar, W (h,m), b_vec (h,), Y (p,m))`` as float64 arrays."""
+    if hidden:
+        rng = hidden_rng(label)
+        for n, m, h, p in _hidden_shapes(rng):
+            yield (rng.normal(size=(n, m)), rng.normal(size=m), float(rng.normal()),
+                   rng.normal(size=(h, m)), rng.normal(size=h), rng.normal(size=(p, m)))
+    else:
+        for n, m, h, p in _public_shapes():
+            X = _grid(n, m)
+            Y = np.vstack([X[: min(n, p)], _grid(max(p - n, 0), m, lo=-2, hi=0.5)])[:p]  # shares rows: zero distances
+            yield (X, _grid(m, lo=0.5, hi=-1.5), 0.25, _grid(h, m, lo=-0.7, hi=1.1), _grid(h, lo=1, hi=-1), Y)
+
+
+def _scope(hidden: bool) -> str:
+    return "hidden" if hidden else "public"
+
+
+# ---------------------------------------------------------------------------------------------
+# Oracles (NumPy, float64)
+# ---------------------------------------------------------------------------------------------
+
+def _pairwise_oracle(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    return np.sqrt(((X[:, None, :] - Y[None, :, :]) ** 2).sum(axis=-1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Loop versions: pure Python in, pure Python out
+# ---------------------------------------------------------------------------------------------
+
+def _check_pure_python(name: str, fn) -> None:
+    used = global_names_used(fn) & {"np", "numpy", "torch"}
+    if used:
+        raise CheckFailed(f"{name}: the loop version must be pure Python, but it uses {', '.join(sorted(used))}. "
+                          "Write the loops yourself: that is the point of the comparison.")
+
+
+def _check_python_floats(name: str, got, shape: tuple) -> None:
+    """``got`` must be nested lists of Python numbers with ``shape`` (``()`` for one number)."""
+    if shape == ():
+        if isinstance(got, bool) or not isinstance(got, (int, float)) or type(got).__module__ != "builtins":
+            raise CheckFailed(f"{name}: expected a Python float, got a {type(got).__module__}.{type(got).__name__}.")
+        return
+    if not isinstance(got, list):
+        raise CheckFailed(f"{name}: expected a list, got a {type(got).__name__}.")
+    if len(got) != shape[0]:
+        raise CheckFailed(f"{name}: expected a list of {shape[0]} items, got {len(got)}.")
+    for item in got:
+        _check_python_floats(name, item, shape[1:])
+
+
+def _check_loop(name: str, fn, args: tuple, expected: np.ndarray, label: str, **close_kw) -> None:
+    got = call_student(name, fn, *[a.tolist() if isinstance(a, np.ndarray) else a for a in args])
+    _check_python_floats(label, got, expected.shape)
+    check_close(label, np.asarray(got, dtype=np.float64), expected, check_container=False, **close_kw)
+
+
+def check_dot_loop(dot_loop, hidden: bool = False) -> None:
+    """``dot_loop(x, w, b)``: lists of floats and a float -> the float ``b + sum_i x_i w_i``."""
+    _check_pure_python("dot_loop", dot_loop)
+    count = 0
+    for X, w, b, *_ in _cases(hidden, "dot_loop"):
+        x = X[0]
+        _check_loop("dot_loop", dot_loop, (x, w, b), np.float64(b + x @ w),
+                    describe_call("dot_loop", x=x, w=w, b=b), rtol=VALUE_RTOL, atol=VALUE_ATOL,
+                    mistakes={"the bias b is missing": x @ w})
+        count += 1
+    passed(f"dot_loop matches the oracle on {count} {_scope(hidden)} inputs")
+
+
+def check_matvec_loop(matvec_loop, hidden: bool = False) -> None:
+    """``matvec_loop(X, w, b)``: n rows of m floats, m floats, a float -> n floats ``b + X w``."""
+    _check_pure_python("matvec_loop", matvec_loop)
+    count = 0
+    for X, w, b, *_ in _cases(hidden, "matvec_loop"):
+        _check_loop("matvec_loop", matvec_loop, (X, w, b), b + X @ w, describe_call("matvec_loop", X=X, w=w, b=b),
+                    rtol=VALUE_RTOL, atol=VALUE_ATOL, mistakes={"the bias b is missing": X @ w})
+        count += 1
+    passed(f"matvec_loop matches the oracle on {count} {_scope(hidden)} inputs")
+
+
+def check_linear_loop(linear_loop, hidden: bool = False) -> None:
+    """``linear_loop(X, W, b)``: n x m, h x m, h -> n x h lists, ``X W^T + b``."""
+    _check_pure_python("linear_loop", linear_loop)
+    count = 0
+    for X, _, _, W, bv, _ in _cases(hidden, "linear_loop"):
+        _check_loop("linear_loop", linear_loop, (X, W, bv), X @ W.T + bv,
+                    describe_call("linear_loop", X=X, W=W, b=bv), rtol=VALUE_RTOL, atol=VALUE_ATOL,
+                    mistakes={"the bias b is missing": X @ W.T})
+        count += 1
+    passed(f"linear_loop matches the oracle on {count} {_scope(hidden)} inputs")
+
+
+def check_pairwise_distances_loop(pairwise_distances_loop, hidden: bool = False) -> None:
+    """``pairwise_distances_loop(X, Y)``: n x d, p x d lists -> n x p Euclidean distances."""
+    _check_pure_python("pairwise_distances_loop", pairwise_distances_loop)
+    count = 0
+    for X, *_, Y in _cases(hidden, "pairwise_distances_loop"):
+        D = _pairwise_oracle(X, Y)
+        _check_loop("pairwise_distances_loop", pairwise_distances_loop, (X, Y), D,
+                    describe_call("pairwise_distances_loop", X=X, Y=Y), rtol=DIST_RTOL, atol=DIST_ATOL,
+                    mistakes={"squared distances: the square root is missing": D**2})
+        count += 1
+    passed(f"pairwise_distances_loop matches the oracle on {count} {_scope(hidden)} inputs")
+
+
+# ---------------------------------------------------------------------------------------------
+# Torch versions: values, dtype and device
+# ---------------------------------------------------------------------------------------------
+
+def _devices() -> list[str]:
+    return ["cpu", "cuda"] if cuda_available() else ["cpu"]
+
+
+def _check_torch(name: str, fn, tensor_args: tuple, expected: np.ndarray, device: str, **close_kw) -> None:
+    args = tuple(torch.as_tensor(a, dtype=torch.float64, device=device) if isinstance(a, np.ndarray) else a
+                 for a in tensor_args)
+    label = describe_call(name, **{k: v for k, v in zip(close_kw.pop("arg_names"), tensor_args)})
+    got = call_student(name, fn, *args)
+    check_close(label, got, torch.as_tensor(expected, device=device), **close_kw)
+
+
+def check_dot_torch(dot_torch, hidden: bool = False) -> None:
+    """``dot_torch(x, w, b)``: 1-D tensors (m,) and a float -> a 0-d tensor ``b + x . w``."""
+    count = 0
+    for device in _devices():
+        for X, w, b, *_ in _cases(hidden, "dot_torch"):
+            x = X[0]
+            _check_torch("dot_torch", dot_torch, (x, w, b), np.float64(b + x @ w), device,
+                         arg_names=("x", "w", "b"), rtol=VALUE_RTOL, atol=VALUE_ATOL,
+                         mistakes={"the bias b is missing": x @ w})
+            count += 1
+    passed(f"dot_torch matches the oracle on {count} {_scope(hidden)} inputs ({', '.join(_devices())})")
+
+
+def check_matvec_torch(matvec_torch, hidden: bool = False) -> None:
+    """``matvec_torch(X, w, b)``: X (n, m), w (m,), a float -> (n,) ``b + X w``."""
+    count = 0
+    for device in _devices():
+        for X, w, b, *_ in _cases(hidden, "matvec_torch"):
+            _check_torch("matvec_torch", matvec_torch, (X, w, b), b + X @ w, device,
+                         arg_names=("X", "w", "b"), rtol=VALUE_RTOL, atol=VALUE_ATOL,
+                         mistakes={"the bias b is missing": X @ w})
+            count += 1
+    passed(f"matvec_torch matches the oracle on {count} {_scope(hidden)} inputs ({', '.join(_devices())})")
+
+
+def check_linear_torch(linear_torch, hidden: bool = False) -> None:
+    """``linear_torch(X, W, b)``: X (n, m), W (h, m), b (h,) -> (n, h) ``X W^T + b``."""
+    count = 0
+    for device in _devices():
+        for X, _, _, W, bv, _ in _cases(hidden, "linear_torch"):
+            _check_torch("linear_torch", linear_torch, (X, W, bv), X @ W.T + bv, device,
+                         arg_names=("X", "W", "b"), rtol=VALUE_RTOL, atol=VALUE_ATOL,
+                         mistakes={"the bias b is missing": X @ W.T})
+            count += 1
+    passed(f"linear_torch matches the oracle on {count} {_scope(hidden)} inputs ({', '.join(_devices())})")
+
+
+def check_pairwise_distances_torch(pairwise_distances_torch, hidden: bool = False) -> None:
+    """``pairwise_distances_torch(X, Y)``: X (n, d), Y (p, d) -> (n, p) Euclidean distances."""
+    count = 0
+    for device in _devices():
+        for X, *_, Y in _cases(hidden, "pairwise_distances_torch"):
+            D = _pairwise_oracle(X, Y)
+            _check_torch("pairwise_distances_torch", pairwise_distances_torch, (X, Y), D, device,
+                         arg_names=("X", "Y"), rtol=DIST_RTOL, atol=DIST_ATOL,
+                         mistakes={"squared distances: the square root is missing": D**2})
+            count += 1
+    passed(f"pairwise_distances_torch matches the oracle on {count} {_scope(hidden)} inputs "
+           f"(including zero distances; {', '.join(_devices())})")
+
+
+def check_pairwise_memory(pairwise_distances_torch) -> None:
+    """The torch version must never build an (n, p, d) intermediate tensor."""
+    n, p, d = 48, 40, 32
+    gen = torch.Generator().manual_seed(0)
+    X, Y = torch.randn(n, d, generator=gen), torch.randn(p, d, generator=gen)
+    _, record = record_torch_ops(call_student, "pairwise_distances_torch", pairwise_distances_torch, X, Y)
+    if record.largest_numel >= n * p * d:
+        raise CheckFailed(
+            f"pairwise_distances_torch(X ({n}, {d}), Y ({p}, {d})) built a tensor of shape {record.largest_shape} "
+            f"({record.largest_numel:,} elements), as large as (n, p, d) = ({n}, {p}, {d}). "
+            "For n = p = 10,000 and d = 1,000 that is 400 GB. Hint: expand the square, "
+            "||x - y||^2 = ||x||^2 + ||y||^2 - 2 x.y, so the only (n, p) term is a matrix product."
+        )
+    passed(f"pairwise_distances_torch's largest intermediate is {record.largest_shape}: no (n, p, d) tensor")
+
+
+# ---------------------------------------------------------------------------------------------
+# Speed: the student's torch version against the kit's pure-Python loop
+# ---------------------------------------------------------------------------------------------
+
+def _reference_loops():
+    """Pure-Python baselines for the speed checks (the lecture's loops)."""
+    def dot(x, w, b):
+        total = b
+        for xi, wi in zip(x, w):
+            total += xi * wi
+        return total
+
+    def matvec(X, w, b):
+        return [dot(row, w, b) for row in X]
+
+    def linear(X, W, b):
+        return [[dot(row, wr, bj) for wr, bj in zip(W, b)] for row in X]
+
+    def pairwise(X, Y):
+        return [[math.sqrt(sum((a - c) ** 2 for a, c in zip(x, y))) for y in Y] for x in X]
+
+    return {"dot": dot, "matvec": matvec, "linear": linear, "pairwise": pairwise}
+
+
+def _loop_hint(name: str, fn, make_args, rows: int) -> str:
+    """Name a disguised loop: torch calls that grow with the number of rows."""
+    _, small = record_torch_ops(fn, *make_args(rows))
+    _, large = record_torch_ops(fn, *make_args(2 * rows))
+    if large.calls > small.calls + rows // 2:
+        return (f"{name} made {small.calls} torch calls for {rows} rows and {large.calls} for {2 * rows}: "
+                "the work is being done in a Python loop. Use one batched operation (matrix product, broadcasting).")
+    return ""
+
+
+def _speed_check(name: str, student_fn, baseline, make_args, rows: int, threshold: float) -> None:
+    args = make_args(rows)
+    call_student(name, student_fn, *args)  # crashes are reported as such, not as slowness
+    lists = [a.tolist() if isinstance(a, torch.Tensor) else a for a in args]
+    table = time_side_by_side([
+        Implementation("python loop", lambda: baseline(*lists)),
+        Implementation(name, lambda: student_fn(*args)),
+    ], baseline="python loop", rounds=7, max_seconds_each=1.5)
+    ratio = judge_speedup(name, table, fast=name, slow="python loop", threshold=threshold,
+                          hint=_loop_hint(name, student_fn, make_args, min(rows, 256)))
+    print(table)
+    passed(f"{name} is {ratio:,.0f}x faster than the Python loop (needs {threshold:g}x)")
+
+
+def _randn(*shape: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(sum(shape)))
+
+
+def check_dot_speed(dot_torch) -> None:
+    """dot_torch on 10,000 features must beat the loop by 10x (lecture: about 90x)."""
+    _speed_check("dot_torch", dot_torch, _reference_loops()["dot"],
+                 lambda rows: (_randn(rows), _randn(rows), 0.5), rows=10_000, threshold=DOT_SPEEDUP_THRESHOLD)
+
+
+def check_matvec_speed(matvec_torch) -> None:
+    """matvec_torch on a tall (2000, 50) matrix must beat the loop by 20x."""
+    _speed_check("matvec_torch", matvec_torch, _reference_loops()["matvec"],
+                 lambda rows: (_randn(rows, 50), _randn(50), 0.5), rows=2000, threshold=SPEEDUP_THRESHOLD)
+
+
+def check_linear_speed(linear_torch) -> None:
+    """linear_torch on X (2000, 8), W (8, 8) must beat the loop by 20x."""
+    _speed_check("linear_torch", linear_torch, _reference_loops()["linear"],
+                 lambda rows: (_randn(rows, 8), _randn(8, 8), _randn(8)), rows=2000, threshold=SPEEDUP_THRESHOLD)
+
+
+def check_pairwise_speed(pairwise_distances_torch) -> None:
+    """pairwise_distances_torch on X (1000, 4), Y (30, 4) must beat the loop by 20x."""
+    _speed_check("pairwise_distances_torch", pairwise_distances_torch, _reference_loops()["pairwise"],
+                 lambda rows: (_randn(rows, 4), _randn(30, 4)), rows=1000, threshold=SPEEDUP_THRESHOLD)

@@ -1,0 +1,1 @@
+"""Batch grading on top of nbgrader: workspace, engine, intake, reports."""

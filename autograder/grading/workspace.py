@@ -1,0 +1,104 @@
+"""A private nbgrader course for one assignment: the engine's working folder.
+
+nbgrader expects a course directory (source/, release/, submitted/, autograded/, a gradebook).
+Grading a TA's folder of submissions, releasing, and validating all happen in such a workspace,
+never in the repository itself, so no run leaves a gradebook or half-written files in the repo.
+
+    <path>/source/<a>/...                      copy of the instructor's folder
+    <path>/release/<a>/<nb>.ipynb              nbgrader's student version
+    <path>/submitted/<student>/<a>/<nb>.ipynb  what is being graded
+    <path>/autograded/<student>/<a>/<nb>.ipynb executed, with outputs
+    <path>/gradebook.db                        nbgrader's SQLite gradebook (one writer at a time)
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+
+from ..course import Assignment
+from .config import nbgrader_config
+
+
+def _put_interpreter_bin_on_path() -> None:
+    """nbgrader's Gradebook runs the ``alembic`` command; find it beside this interpreter even
+    when the virtual environment was not activated (``.venv/bin/autograder ...``)."""
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+_put_interpreter_bin_on_path()
+
+
+class WorkspaceError(Exception):
+    """nbgrader itself failed (not a student's notebook): the message carries nbgrader's log."""
+
+
+class GradingWorkspace:
+    def __init__(self, assignment: Assignment, path: Path, *, fresh: bool = True):
+        self.assignment = assignment
+        self.path = Path(path).resolve()
+        if fresh and self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        source_copy = self.path / "source" / assignment.name
+        if source_copy.exists():
+            shutil.rmtree(source_copy)
+        shutil.copytree(assignment.source_notebook.parent, source_copy,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        self.config = nbgrader_config(self.path)
+        self._api = None
+
+    @property
+    def api(self):
+        if self._api is None:
+            from nbgrader.apps import NbGraderAPI
+            from nbgrader.coursedir import CourseDirectory
+            self._api = NbGraderAPI(coursedir=CourseDirectory(config=self.config), config=self.config)
+        return self._api
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.path / 'gradebook.db'}"
+
+    @property
+    def release_dir(self) -> Path:
+        return self.path / "release" / self.assignment.name
+
+    @property
+    def release_notebook(self) -> Path:
+        return self.release_dir / f"{self.assignment.notebook}.ipynb"
+
+    def generate(self) -> None:
+        """Run nbgrader's generate_assignment: the student version, and the gradebook's copy of the tests."""
+        result = self.api.generate_assignment(self.assignment.name, force=True, create=True)
+        if not result.get("success"):
+            raise WorkspaceError(f"nbgrader generate_assignment failed for {self.assignment.name}:\n"
+                                 f"{result.get('error') or ''}\n{result.get('log') or ''}")
+
+    def submitted_notebook(self, student: str) -> Path:
+        return self.path / "submitted" / student / self.assignment.name / f"{self.assignment.notebook}.ipynb"
+
+    def autograded_notebook(self, student: str) -> Path:
+        return self.path / "autograded" / student / self.assignment.name / f"{self.assignment.notebook}.ipynb"
+
+    def submit(self, student: str, nb: nbformat.NotebookNode) -> Path:
+        """Place a (parsed) notebook where nbgrader looks for the student's submission."""
+        target = self.submitted_notebook(student)
+        if target.parent.exists():
+            shutil.rmtree(target.parent)
+        target.parent.mkdir(parents=True)
+        nbformat.write(nb, target)
+        return target
+
+    def autograde(self, student: str) -> dict:
+        """nbgrader autograde for one student; ``{"success", "error", "log"}`` as nbgrader returns it."""
+        return self.api.autograde(self.assignment.name, student, force=True, create=True)
+
+    def gradebook(self):
+        from nbgrader.api import Gradebook
+        return Gradebook(self.db_url)

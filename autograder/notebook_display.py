@@ -1,0 +1,31 @@
+"""Show a failed check in a notebook as its message, not as a 40-line traceback.
+
+A student reading a failed test cell needs the explanation (which function, which shapes,
+expected vs got, a hint), not the autograder's internals. Inside IPython we register a handler
+for :class:`~autograder.checks.CheckFailed` that still reports an *error* (so nbgrader scores
+the cell 0) but whose traceback is just the message.
+"""
+from __future__ import annotations
+
+from .checks import CheckFailed
+
+_RED, _RESET = "\x1b[0;31m", "\x1b[0m"
+
+
+def _show_check_failure(shell, etype, value, tb, tb_offset=None):
+    stb = [f"{_RED}CheckFailed{_RESET}: {value}"]
+    shell._showtraceback(etype, value, stb)  # publishes an 'error' output, as a traceback would
+    return stb
+
+
+def install() -> None:
+    """Register the handler in the running IPython shell; a no-op outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or getattr(shell, "_autograder_display_installed", False):
+        return
+    shell.set_custom_exc((CheckFailed,), _show_check_failure)
+    shell._autograder_display_installed = True
