@@ -24,7 +24,7 @@ import torch
 
 from ..checks import CheckFailed, check_close, describe_call, to_numpy
 from ..seeds import hidden_rng
-from ..timing import Implementation, cuda_available, judge_speedup, time_side_by_side
+from ..timing import Implementation, cuda_available, judge_speedup, time_side_by_side, torch_threads
 from ..torch_trace import record_torch_ops
 from . import call_student, global_names_used, passed
 
@@ -188,7 +188,7 @@ def check_dot_torch(dot_torch, hidden: bool = False) -> None:
                          arg_names=("x", "w", "b"), rtol=VALUE_RTOL, atol=VALUE_ATOL,
                          mistakes={"the bias b is missing": x @ w})
             count += 1
-    passed(f"dot_torch matches the oracle on {count} {_scope(hidden)} inputs ({', '.join(_devices())})")
+    passed(f"dot_torch matches the oracle on {count // len(_devices())} {_scope(hidden)} inputs")
 
 
 def check_matvec_torch(matvec_torch, hidden: bool = False) -> None:
@@ -200,7 +200,7 @@ def check_matvec_torch(matvec_torch, hidden: bool = False) -> None:
                          arg_names=("X", "w", "b"), rtol=VALUE_RTOL, atol=VALUE_ATOL,
                          mistakes={"the bias b is missing": X @ w})
             count += 1
-    passed(f"matvec_torch matches the oracle on {count} {_scope(hidden)} inputs ({', '.join(_devices())})")
+    passed(f"matvec_torch matches the oracle on {count // len(_devices())} {_scope(hidden)} inputs")
 
 
 def check_linear_torch(linear_torch, hidden: bool = False) -> None:
@@ -212,7 +212,7 @@ def check_linear_torch(linear_torch, hidden: bool = False) -> None:
                          arg_names=("X", "W", "b"), rtol=VALUE_RTOL, atol=VALUE_ATOL,
                          mistakes={"the bias b is missing": X @ W.T})
             count += 1
-    passed(f"linear_torch matches the oracle on {count} {_scope(hidden)} inputs ({', '.join(_devices())})")
+    passed(f"linear_torch matches the oracle on {count // len(_devices())} {_scope(hidden)} inputs")
 
 
 def check_pairwise_distances_torch(pairwise_distances_torch, hidden: bool = False) -> None:
@@ -225,8 +225,8 @@ def check_pairwise_distances_torch(pairwise_distances_torch, hidden: bool = Fals
                          arg_names=("X", "Y"), rtol=DIST_RTOL, atol=DIST_ATOL,
                          mistakes={"squared distances: the square root is missing": D**2})
             count += 1
-    passed(f"pairwise_distances_torch matches the oracle on {count} {_scope(hidden)} inputs "
-           f"(including zero distances; {', '.join(_devices())})")
+    passed(f"pairwise_distances_torch matches the oracle on {count // len(_devices())} {_scope(hidden)} inputs "
+           "(including zero distances)")
 
 
 def check_pairwise_memory(pairwise_distances_torch) -> None:
@@ -283,10 +283,11 @@ def _speed_check(name: str, student_fn, baseline, make_args, rows: int, threshol
     args = make_args(rows)
     call_student(name, student_fn, *args)  # crashes are reported as such, not as slowness
     lists = [a.tolist() if isinstance(a, torch.Tensor) else a for a in args]
-    table = time_side_by_side([
-        Implementation("python loop", lambda: baseline(*lists)),
-        Implementation(name, lambda: student_fn(*args)),
-    ], baseline="python loop", rounds=7, max_seconds_each=1.5)
+    with torch_threads(1):
+        table = time_side_by_side([
+            Implementation("python loop", lambda: baseline(*lists)),
+            Implementation(name, lambda: student_fn(*args)),
+        ], baseline="python loop", rounds=7, max_seconds_each=1.5)
     ratio = judge_speedup(name, table, fast=name, slow="python loop", threshold=threshold,
                           hint=_loop_hint(name, student_fn, make_args, min(rows, 256)))
     print(table)

@@ -1,0 +1,116 @@
+"""Grade one submission with nbgrader: read it, place it, autograde it, read the points back.
+
+nbgrader does the grading itself: it restores the instructor's test cells (hidden tests
+included) from the gradebook, runs the notebook with per-cell time limits and scores each test
+cell. This module adds what a TA needs around that: a precise reason when a file cannot be
+graded, a note when a test cell was edited, the hidden-test seed, and the text each test
+cell printed.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+import nbformat
+
+from ..notebooks import NotebookError, cell_output_text, grade_cells, read_notebook
+from ..seeds import SEED_ENV
+from .intake import Submission
+from .results import CellResult, StudentResult
+from .workspace import GradingWorkspace
+
+
+# The kernel inherits these. One thread per kernel: a grading machine runs other work (or other
+# kernels) beside it, and torch's worker threads waiting for a busy core slow small operations
+# down a thousandfold (see autograder.timing.torch_threads).
+KERNEL_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def kernel_environment(seed: int):
+    """Set the environment the grading kernel starts with (the hidden seed, thread counts), then restore it."""
+    wanted = {SEED_ENV: str(seed), **KERNEL_THREADS}
+    previous = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def max_points(ws: GradingWorkspace) -> dict[str, float]:
+    """``{grade_id: points}`` for the assignment's test cells, in notebook order."""
+    nb = read_notebook(ws.release_notebook)
+    return {gid: float(cell.metadata["nbgrader"]["points"]) for gid, cell in grade_cells(nb).items()}
+
+
+def edited_test_cells(submitted: nbformat.NotebookNode, released: nbformat.NotebookNode) -> list[str]:
+    """Test cells whose source the student changed (nbgrader restores them before grading)."""
+    theirs = grade_cells(submitted)
+    notes = []
+    for gid, cell in grade_cells(released).items():
+        if gid not in theirs:
+            notes.append(f"test cell {gid} was deleted; the instructor's version was restored")
+        elif theirs[gid].source.strip() != cell.source.strip():
+            notes.append(f"test cell {gid} was edited; the instructor's version was restored and run")
+    return notes
+
+
+def _last_error_line(result: dict) -> str:
+    text = (result.get("log") or "") + "\n" + (result.get("error") or "")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("[INFO]")]
+    errors = [ln for ln in lines if "Error" in ln or "error" in ln]
+    return (errors or lines or ["nbgrader autograde failed"])[-1][:500]
+
+
+def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> StudentResult:
+    """Grade one submission. Never raises for a bad submission: the result carries the reason."""
+    started = time.perf_counter()
+    points = max_points(ws)
+    result = StudentResult(submission.student, ws.assignment.name, max_score=sum(points.values()),
+                           seed=seed, submission=str(submission.path or ""))
+    result.cells = [CellResult(gid, 0.0, pts) for gid, pts in points.items()]
+    if submission.note:
+        result.notes.append(submission.note)
+
+    def done() -> StudentResult:
+        result.seconds = time.perf_counter() - started
+        return result
+
+    if submission.path is None:
+        result.reason = submission.problem
+        return done()
+    try:
+        nb = read_notebook(submission.path)
+    except NotebookError as exc:
+        result.reason = str(exc)
+        return done()
+    released = read_notebook(ws.release_notebook)
+    if not grade_cells(nb) and not any("nbgrader" in c.metadata for c in nb.cells):
+        result.notes.append("the notebook has no nbgrader metadata (was it copied into a new notebook?); "
+                            "the test cells were restored and run anyway")
+    result.notes += edited_test_cells(nb, released)
+
+    ws.submit(submission.student, nb)
+    with kernel_environment(seed):
+        outcome = ws.autograde(submission.student)
+    if not outcome.get("success"):
+        result.reason = f"nbgrader could not grade {submission.path}: {_last_error_line(outcome)}"
+        return done()
+
+    with ws.gradebook() as gb:
+        graded = gb.find_submission(ws.assignment.name, submission.student)
+        scores = {g.name: float(g.score or 0.0) for nbk in graded.notebooks for g in nbk.grades
+                  if g.name in points}
+    outputs = {}
+    autograded = ws.autograded_notebook(submission.student)
+    if autograded.is_file():
+        outputs = {gid: cell_output_text(cell) for gid, cell in grade_cells(read_notebook(autograded)).items()}
+    result.cells = [CellResult(gid, scores.get(gid, 0.0), pts, outputs.get(gid, "(the cell did not run)"))
+                    for gid, pts in points.items()]
+    return done()

@@ -1,0 +1,130 @@
+"""What a grading run writes: grades.csv, one feedback page and one results.json per student,
+and the gradebook table printed at the end.
+
+    DIR/grades.csv                          student,assignment,score,max_score,<test cells...>,seed,status,reason
+    DIR/feedback/<student>/<notebook>.html  per-question points, messages and hints, seed (no hidden test source)
+    DIR/results/<student>.json              Gradescope's results.json format
+"""
+from __future__ import annotations
+
+import csv
+import html
+import json
+import re
+from pathlib import Path
+
+from .results import StudentResult
+
+BASE_COLUMNS = ["student", "assignment", "score", "max_score"]
+TAIL_COLUMNS = ["seed", "status", "reason", "notes"]
+
+
+def _points(x: float) -> str:
+    return f"{x:g}"
+
+
+def write_grades_csv(results: list[StudentResult], path: Path) -> None:
+    """One row per student; one column per test cell (in notebook order)."""
+    cell_ids = list(dict.fromkeys(c.grade_id for r in results for c in r.cells))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(BASE_COLUMNS + cell_ids + TAIL_COLUMNS)
+        for r in sorted(results, key=lambda r: r.student):
+            scores = r.cell_scores()
+            writer.writerow([r.student, r.assignment, _points(r.score), _points(r.max_score)]
+                            + [_points(scores.get(gid, 0.0)) for gid in cell_ids]
+                            + [r.seed if r.seed is not None else "", r.status, r.reason, " | ".join(r.notes)])
+
+
+def gradescope_results(r: StudentResult) -> dict:
+    """Gradescope's results.json: total score, then one test per graded cell."""
+    header = []
+    if r.reason:
+        header.append(f"This submission could not be graded: {r.reason}")
+    header += r.notes
+    if r.seed is not None:
+        header.append(f"Hidden tests used seed {r.seed}.")
+    return {
+        "score": r.score,
+        "output": "\n".join(header),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [{"name": c.grade_id, "score": c.score, "max_score": c.max_score,
+                   "status": "passed" if c.passed else "failed",
+                   "output": c.output or (r.reason if r.reason else ""), "visibility": "visible"}
+                  for c in r.cells],
+    }
+
+
+def write_results_json(r: StudentResult, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(gradescope_results(r), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px solid #ddd; padding: .4em; text-align: left; vertical-align: top; }}
+.pass {{ color: #1a7f37; }} .fail {{ color: #cf222e; }} pre {{ white-space: pre-wrap; margin: 0; font-size: .9em; }}
+.box {{ background: #fff8c5; padding: .6em 1em; border-radius: .3em; margin: 1em 0; }}
+</style></head><body>
+<h1>{title}</h1>
+<p><strong>Score: {score} / {max_score}</strong></p>
+{boxes}
+<table><tr><th>question</th><th>points</th><th>what the checks said</th></tr>
+{rows}
+</table>
+{seed}
+</body></html>
+"""
+
+
+def feedback_html(r: StudentResult) -> str:
+    """A self-contained page for the student. It shows what each check printed (pass lines,
+    failure messages, hints, timing tables); it never shows the test code, hidden or not."""
+    boxes = ""
+    if r.reason:
+        boxes += f'<div class="box">This submission could not be graded: {html.escape(r.reason)}</div>'
+    for note in r.notes:
+        boxes += f'<div class="box">{html.escape(note)}</div>'
+    rows = "\n".join(
+        f'<tr><td>{html.escape(c.grade_id)}</td><td class="{"pass" if c.passed else "fail"}">'
+        f'{_points(c.score)} / {_points(c.max_score)}</td><td><pre>{html.escape(c.output)}</pre></td></tr>'
+        for c in r.cells)
+    seed = (f"<p>Hidden tests drew random inputs from seed {r.seed}; a TA can replay them exactly.</p>"
+            if r.seed is not None else "")
+    return _PAGE.format(title=html.escape(f"{r.assignment}: feedback for {r.student}"), score=_points(r.score),
+                        max_score=_points(r.max_score), boxes=boxes, rows=rows, seed=seed)
+
+
+def write_feedback(r: StudentResult, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(feedback_html(r), encoding="utf-8")
+
+
+def first_failure_line(text: str) -> str:
+    """The most informative line of a failed cell's output, for one-line summaries."""
+    for line in text.splitlines():
+        if re.match(r"^(CheckFailed|[A-Za-z]*Error|[A-Za-z]*Exception)\b", line.strip()):
+            return line.strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("✓")]
+    return lines[-1] if lines else ""
+
+
+def gradebook_table(results: list[StudentResult]) -> str:
+    """The table printed at the end of a run: score, which cells lost points, and why."""
+    rows = [("student", "score", "lost points in", "reason / notes")]
+    for r in sorted(results, key=lambda r: r.student):
+        lost = [c.grade_id for c in r.cells if not c.passed]
+        lost_text = "all" if lost and len(lost) == len(r.cells) else ", ".join(lost) or "-"
+        why = r.reason or "; ".join(r.notes)
+        rows.append((r.student, f"{_points(r.score)}/{_points(r.max_score)}", lost_text, why[:110]))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = []
+    for i, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
+        if i == 0:
+            lines.append("-" * (sum(widths) + 6 + len("reason / notes")))
+    return "\n".join(line.rstrip() for line in lines)

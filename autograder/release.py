@@ -1,0 +1,98 @@
+"""``autograder release``: regenerate the derived folders from source/.
+
+    assignments/<a>/   student stubs, by nbgrader generate_assignment (solutions cleared,
+                       hidden tests removed, cells locked and checksummed)
+    solutions/<a>/     the source with hidden tests and solution markers removed, executed,
+                       outputs kept (nbval re-runs it to check the outputs reproduce)
+    examples/submissions/<student>/<a>/   sample submissions (see autograder.samples)
+"""
+from __future__ import annotations
+
+import copy
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from . import samples
+from .course import Assignment
+from .grading.workspace import GradingWorkspace
+from .notebooks import nbgrader_meta, normalized, read_notebook, strip_hidden_tests, strip_solution_markers
+
+SOLUTION_CELL_TIMEOUT_S = 300
+
+
+def build_release(assignment: Assignment, scratch: Path) -> Path:
+    """Generate the student version in a scratch workspace; return its release folder."""
+    ws = GradingWorkspace(assignment, scratch)
+    ws.generate()
+    return ws.release_dir
+
+
+def solution_notebook(assignment: Assignment) -> nbformat.NotebookNode:
+    """The source as a posted solution, not executed: hidden tests and solution markers removed."""
+    nb = copy.deepcopy(read_notebook(assignment.source_notebook))
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("grade"):
+            cell.source = strip_hidden_tests(cell.source).rstrip("\n")
+        if nbgrader_meta(cell).get("solution"):
+            cell.source = strip_solution_markers(cell.source)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def execute_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: int = SOLUTION_CELL_TIMEOUT_S,
+                     allow_errors: bool = False) -> nbformat.NotebookNode:
+    """Run every cell in a fresh kernel started in ``cwd``; return the notebook with outputs."""
+    from nbclient import NotebookClient
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(cwd)}})
+    client.execute()
+    return nb
+
+
+def release(assignment: Assignment, *, log=print) -> None:
+    """Regenerate assignments/<a>, solutions/<a> and the sample submissions of one assignment."""
+    with tempfile.TemporaryDirectory(prefix="release-") as tmp:
+        released = build_release(assignment, Path(tmp) / "ws")
+        if assignment.release_dir.exists():
+            shutil.rmtree(assignment.release_dir)
+        shutil.copytree(released, assignment.release_dir)
+    log(f"{assignment.name}: wrote {assignment.release_dir.relative_to(assignment.root)}/")
+
+    # Solutions run beside their data files (copied from the source folder).
+    if assignment.solution_dir.exists():
+        shutil.rmtree(assignment.solution_dir)
+    shutil.copytree(assignment.release_dir, assignment.solution_dir)
+    nb = execute_notebook(solution_notebook(assignment), assignment.solution_dir)
+    nbformat.write(nb, assignment.solution_notebook)
+    log(f"{assignment.name}: executed {assignment.solution_notebook.relative_to(assignment.root)}")
+
+    written = samples.write_all(assignment, read_notebook(assignment.release_notebook))
+    if written:
+        log(f"{assignment.name}: wrote {len(written)} sample submissions under "
+            f"{assignment.samples_dir.relative_to(assignment.root)}/")
+
+
+def stale_parts(assignment: Assignment, scratch: Path) -> list[str]:
+    """Why assignments/, solutions/ or the samples differ from what source/ generates (empty: fresh)."""
+    problems = []
+    released = build_release(assignment, scratch)
+    for fresh in sorted(p for p in released.rglob("*") if p.is_file()):
+        rel = fresh.relative_to(released)
+        committed = assignment.release_dir / rel
+        if not committed.is_file():
+            problems.append(f"assignments/{assignment.name}/{rel}: missing")
+        elif fresh.suffix == ".ipynb":
+            if normalized(read_notebook(committed)) != normalized(read_notebook(fresh)):
+                problems.append(f"assignments/{assignment.name}/{rel}: stale (source/ changed since the last release)")
+        elif fresh.read_bytes() != committed.read_bytes():
+            problems.append(f"assignments/{assignment.name}/{rel}: stale")
+    if not assignment.solution_notebook.is_file():
+        problems.append(f"solutions/{assignment.name}/{assignment.notebook}.ipynb: missing")
+    elif normalized(read_notebook(assignment.solution_notebook)) != normalized(solution_notebook(assignment)):
+        problems.append(f"solutions/{assignment.name}/{assignment.notebook}.ipynb: stale (source/ changed since the last release)")
+    problems += samples.stale_samples(assignment, read_notebook(released / f"{assignment.notebook}.ipynb"))
+    return problems
