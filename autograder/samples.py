@@ -146,3 +146,24 @@ def stale_samples(assignment: Assignment, release_nb) -> list[str]:
         if old not in built:
             problems.append(f"{old}: not in {assignment.sample_spec.name}")
     return problems
+
+
+def mismatches(specs: list[SampleSpec], results) -> list[str]:
+    """Where graded samples differ from their expected per-cell scores (empty: all as expected).
+
+    ``results`` are :class:`~autograder.grading.results.StudentResult` objects for the samples.
+    """
+    by_student = {r.student: r for r in results}
+    problems = []
+    for spec in specs:
+        r = by_student.get(spec.student)
+        if r is None:
+            problems.append(f"{spec.student}: not graded")
+            continue
+        expected = spec.expected_cell_scores({c.grade_id: c.max_score for c in r.cells})
+        got = r.cell_scores()
+        wrong = [f"{gid} expected {exp:g}, got {got.get(gid, 0):g}" for gid, exp in expected.items()
+                 if abs(got.get(gid, 0.0) - exp) > 1e-9]
+        if wrong:
+            problems.append(f"{spec.student} ({spec.about}): " + "; ".join(wrong))
+    return problems

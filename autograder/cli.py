@@ -1,0 +1,135 @@
+"""The ``autograder`` command (also ``python -m autograder``).
+
+    autograder release [A]                    regenerate assignments/, solutions/, sample submissions
+    autograder validate [A]                   course-CI gate; exit 1 with the reason when anything fails
+    autograder grade A SUBMISSIONS --out DIR  TA batch grading: grades.csv, feedback/, results/
+    autograder check NOTEBOOK                 student self-check of the public tests
+    autograder demo                           grade the bundled sample submissions and print the gradebook
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from .course import CourseError, find_course_root, get_assignment, list_assignments, select
+
+
+def _quiet_libraries() -> None:
+    # nbgrader's gradebook (SQLAlchemy) warns on every autograde about session bookkeeping that
+    # does not affect the grades; a TA at 2 a.m. should see the progress bar, not that.
+    warnings.filterwarnings("ignore", module="nbgrader")
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+
+
+def _root(args) -> Path:
+    return find_course_root(Path(args.course) if args.course else None)
+
+
+def cmd_release(args) -> int:
+    from .release import release
+    for a in select(_root(args), args.assignment):
+        release(a)
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from .validate import validate
+    findings = validate(select(_root(args), args.assignment))
+    failed = [f for f in findings if not f.ok]
+    print(f"\n{len(findings) - len(failed)} of {len(findings)} checks pass." +
+          (" FAILED: " + "; ".join(f"{f.assignment}: {f.check}" for f in failed) if failed else ""))
+    return 1 if failed else 0
+
+
+def cmd_grade(args) -> int:
+    from .grading.batch import grade_batch
+    from .grading.intake import IntakeError
+    from .grading.reports import gradebook_table
+    assignment = get_assignment(_root(args), args.assignment)
+    try:
+        results = grade_batch(assignment, Path(args.submissions), Path(args.out), seed=args.seed,
+                              students=args.student or None, progress=not args.no_progress)
+    except (IntakeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(gradebook_table(results))
+    errors = sum(bool(r.reason) for r in results)
+    print(f"\n{len(results)} graded ({errors} could not be run), hidden-test seed {results[0].seed}. "
+          f"Wrote {args.out}/grades.csv, feedback/, results/.")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .student_check import check_notebook
+    return check_notebook(Path(args.notebook))
+
+
+def cmd_demo(args) -> int:
+    from . import samples
+    from .grading.batch import grade_batch
+    from .grading.reports import gradebook_table
+    root = _root(args)
+    out_root = Path(args.out)
+    all_ok = True
+    for assignment in list_assignments(root):
+        specs = samples.load_specs(assignment)
+        if not specs:
+            continue
+        print(f"\n=== {assignment.name}: grading {len(specs)} sample submissions from "
+              f"{assignment.samples_dir.relative_to(root)}/ ===")
+        results = grade_batch(assignment, assignment.samples_dir, out_root / assignment.name, seed=args.seed)
+        print(gradebook_table(results))
+        problems = samples.mismatches(specs, results)
+        if problems:
+            all_ok = False
+            print("\n✗ some samples did not score as expected:\n  " + "\n  ".join(problems))
+        else:
+            print(f"\n✓ every sample scored exactly as expected (see {assignment.sample_spec.relative_to(root)}); "
+                  f"reports in {out_root / assignment.name}/")
+    return 0 if all_ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autograder", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--course", help="course root (default: the folder above with source/ and nbgrader_config.py)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="regenerate assignments/, solutions/ and sample submissions from source/")
+    p.add_argument("assignment", nargs="?", help="one assignment (default: all)")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("validate", help="CI gate: full marks for sources, 0 for stubs, fresh files, nbval")
+    p.add_argument("assignment", nargs="?", help="one assignment (default: all)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("grade", help="grade a folder of submissions")
+    p.add_argument("assignment", help="e.g. 00_vectorization (or 00, or vectorization)")
+    p.add_argument("submissions", help="<student>/<A>/<notebook>.ipynb (nbgrader) or <student>.ipynb (flat)")
+    p.add_argument("--out", required=True, help="where grades.csv, feedback/ and results/ go")
+    p.add_argument("--seed", type=int, help="hidden-test seed (default: random, recorded in grades.csv)")
+    p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("check", help="run a notebook's public tests before submitting")
+    p.add_argument("notebook")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("demo", help="grade the bundled sample submissions and print the gradebook")
+    p.add_argument("--out", default="demo-output", help="where the reports go (default: demo-output/)")
+    p.add_argument("--seed", type=int, default=2024, help="hidden-test seed (fixed, so the demo is reproducible)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    try:
+        return args.func(args)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
