@@ -1,0 +1,88 @@
+"""Submissions as a TA receives them, including broken ones: every student gets a row."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from autograder.course import get_assignment
+from autograder.grading.batch import grade_batch
+from autograder.grading.intake import IntakeError, find_submissions
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def vectorization():
+    return get_assignment(ROOT, "00_vectorization")
+
+
+def _correct_sample(assignment):
+    return assignment.samples_dir / "correct" / assignment.name / f"{assignment.notebook}.ipynb"
+
+
+def test_flat_folder_with_broken_files_grades_everyone(tmp_path, vectorization):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(_correct_sample(vectorization), subs / "good.ipynb")
+    (subs / "empty.ipynb").write_bytes(b"")
+    (subs / "notjson.ipynb").write_text('{"cells": [', encoding="utf-8")
+    (subs / "old.ipynb").write_text(json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "cells": []}))
+    (subs / "latin1.ipynb").write_bytes('{"cells": "caf\xe9"}'.encode("latin-1"))
+    (subs / "notes.txt").write_text("not a notebook")  # ignored: not a submission
+
+    results = {r.student: r for r in grade_batch(vectorization, subs, tmp_path / "out", seed=1, progress=False)}
+    assert set(results) == {"good", "empty", "notjson", "old", "latin1"}
+    assert results["good"].score == 13 and not results["good"].reason
+    assert "empty" in results["empty"].reason and "empty.ipynb" in results["empty"].reason
+    assert "not valid JSON" in results["notjson"].reason and "notjson.ipynb" in results["notjson"].reason
+    assert "nbformat 3" in results["old"].reason
+    assert "not UTF-8" in results["latin1"].reason
+    for name in ("empty", "notjson", "old", "latin1"):
+        assert results[name].score == 0
+    with (tmp_path / "out" / "grades.csv").open() as fh:
+        assert {row["student"] for row in csv.DictReader(fh)} == set(results)
+
+
+def test_nbgrader_layout_problems_become_rows(tmp_path, vectorization):
+    subs = tmp_path / "subs"
+    two = subs / "two_notebooks" / vectorization.name
+    two.mkdir(parents=True)
+    shutil.copy(_correct_sample(vectorization), two / "a.ipynb")
+    shutil.copy(_correct_sample(vectorization), two / "b.ipynb")
+    renamed = subs / "renamed" / vectorization.name
+    renamed.mkdir(parents=True)
+    shutil.copy(_correct_sample(vectorization), renamed / "my_homework.ipynb")
+    (subs / "other_course_only" / "99_other").mkdir(parents=True)
+
+    found = {s.student: s for s in find_submissions(subs, vectorization)}
+    assert set(found) == {"two_notebooks", "renamed"}
+    assert "2 notebooks" in found["two_notebooks"].problem and found["two_notebooks"].path is None
+    assert "renamed" in found["renamed"].note
+
+    results = {r.student: r for r in grade_batch(vectorization, subs, tmp_path / "out", seed=1, progress=False,
+                                                 students=["two_notebooks"])}
+    assert results["two_notebooks"].score == 0 and "which one" in results["two_notebooks"].reason
+
+
+def test_missing_or_empty_folder_is_a_clear_error(tmp_path, vectorization):
+    with pytest.raises(IntakeError, match="no such folder"):
+        find_submissions(tmp_path / "nope", vectorization)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IntakeError, match="no submissions for 00_vectorization"):
+        find_submissions(tmp_path / "empty", vectorization)
+
+
+def test_same_seed_same_grades(tmp_path, vectorization):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(_correct_sample(vectorization), subs / "ann.ipynb")
+    first = grade_batch(vectorization, subs, tmp_path / "a", seed=99, progress=False)[0]
+    second = grade_batch(vectorization, subs, tmp_path / "b", seed=99, progress=False)[0]
+    assert first.cell_scores() == second.cell_scores()
+    hidden_line = [ln for c in first.cells for ln in c.output.splitlines() if "seed 99" in ln]
+    assert hidden_line, "the hidden-test seed must be written into the feedback"
