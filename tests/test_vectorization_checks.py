@@ -543,3 +543,13 @@ def test_speed_check_fails_loop_disguised_as_torch(name, disguised):
     assert "torch calls for 256 rows" in msg and "for 512:" in msg
     assert "the work is being done in a Python loop" in msg
 
+
+
+def test_hidden_streams_differ_for_labels_with_a_long_common_prefix(monkeypatch):
+    from autograder.seeds import hidden_rng
+    monkeypatch.setenv("AUTOGRADER_SEED", "11")
+    a = hidden_rng("pairwise_distances_loop").normal(size=4)
+    b = hidden_rng("pairwise_distances_torch").normal(size=4)
+    again = hidden_rng("pairwise_distances_loop").normal(size=4)
+    assert not (a == b).all()
+    assert (a == again).all()

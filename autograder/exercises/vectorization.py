@@ -18,6 +18,8 @@ inflate the ratio), and count torch calls to name a disguised loop.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -107,59 +109,76 @@ def _check_python_floats(name: str, got, shape: tuple) -> None:
         _check_python_floats(name, item, shape[1:])
 
 
-def _check_loop(name: str, fn, args: tuple, expected: np.ndarray, label: str, **close_kw) -> None:
-    got = call_student(name, fn, *[a.tolist() if isinstance(a, np.ndarray) else a for a in args])
-    _check_python_floats(label, got, expected.shape)
-    check_close(label, np.asarray(got, dtype=np.float64), expected, check_container=False, **close_kw)
+@dataclass(frozen=True)
+class _Problem:
+    """One computation, as both its loop and its torch version are checked.
+
+    ``inputs`` picks the named inputs out of a case from :func:`_cases`; ``oracle`` and
+    ``mistakes`` take those inputs by name and return the expected result and known wrong ones.
+    """
+    inputs: Callable[..., dict]
+    oracle: Callable[..., np.ndarray]
+    mistakes: Callable[..., dict]
+    rtol: float = VALUE_RTOL
+    atol: float = VALUE_ATOL
+
+
+_PROBLEMS = {
+    "dot": _Problem(
+        inputs=lambda X, w, b, W, bv, Y: {"x": X[0], "w": w, "b": b},
+        oracle=lambda x, w, b: np.float64(b + x @ w),
+        mistakes=lambda x, w, b: {"the bias b is missing": x @ w}),
+    "matvec": _Problem(
+        inputs=lambda X, w, b, W, bv, Y: {"X": X, "w": w, "b": b},
+        oracle=lambda X, w, b: b + X @ w,
+        mistakes=lambda X, w, b: {"the bias b is missing": X @ w}),
+    "linear": _Problem(
+        inputs=lambda X, w, b, W, bv, Y: {"X": X, "W": W, "b": bv},
+        oracle=lambda X, W, b: X @ W.T + b,
+        mistakes=lambda X, W, b: {"the bias b is missing": X @ W.T}),
+    "pairwise_distances": _Problem(
+        inputs=lambda X, w, b, W, bv, Y: {"X": X, "Y": Y},
+        oracle=_pairwise_oracle,
+        mistakes=lambda X, Y: {"squared distances: the square root is missing": _pairwise_oracle(X, Y) ** 2},
+        rtol=DIST_RTOL, atol=DIST_ATOL),
+}
+
+
+def _check_loop_version(problem: str, fn, hidden: bool) -> None:
+    """Run ``<problem>_loop`` on every case: pure Python, lists in, lists (or a float) out, right values."""
+    name, spec = f"{problem}_loop", _PROBLEMS[problem]
+    _check_pure_python(name, fn)
+    count = 0
+    for case in _cases(hidden, name):
+        inputs = spec.inputs(*case)
+        expected = spec.oracle(**inputs)
+        label = describe_call(name, **inputs)
+        got = call_student(name, fn, *[v.tolist() if isinstance(v, np.ndarray) else v for v in inputs.values()])
+        _check_python_floats(label, got, expected.shape)
+        check_close(label, np.asarray(got, dtype=np.float64), expected, check_container=False,
+                    rtol=spec.rtol, atol=spec.atol, mistakes=spec.mistakes(**inputs))
+        count += 1
+    passed(f"{name} matches the oracle on {count} {_scope(hidden)} inputs")
 
 
 def check_dot_loop(dot_loop, hidden: bool = False) -> None:
-    """``dot_loop(x, w, b)``: lists of floats and a float -> the float ``b + sum_i x_i w_i``."""
-    _check_pure_python("dot_loop", dot_loop)
-    count = 0
-    for X, w, b, *_ in _cases(hidden, "dot_loop"):
-        x = X[0]
-        _check_loop("dot_loop", dot_loop, (x, w, b), np.float64(b + x @ w),
-                    describe_call("dot_loop", x=x, w=w, b=b), rtol=VALUE_RTOL, atol=VALUE_ATOL,
-                    mistakes={"the bias b is missing": x @ w})
-        count += 1
-    passed(f"dot_loop matches the oracle on {count} {_scope(hidden)} inputs")
+    """``dot_loop(x, w, b)``: lists of m floats and a float -> the float ``b + sum_i x_i w_i``."""
+    _check_loop_version("dot", dot_loop, hidden)
 
 
 def check_matvec_loop(matvec_loop, hidden: bool = False) -> None:
     """``matvec_loop(X, w, b)``: n rows of m floats, m floats, a float -> n floats ``b + X w``."""
-    _check_pure_python("matvec_loop", matvec_loop)
-    count = 0
-    for X, w, b, *_ in _cases(hidden, "matvec_loop"):
-        _check_loop("matvec_loop", matvec_loop, (X, w, b), b + X @ w, describe_call("matvec_loop", X=X, w=w, b=b),
-                    rtol=VALUE_RTOL, atol=VALUE_ATOL, mistakes={"the bias b is missing": X @ w})
-        count += 1
-    passed(f"matvec_loop matches the oracle on {count} {_scope(hidden)} inputs")
+    _check_loop_version("matvec", matvec_loop, hidden)
 
 
 def check_linear_loop(linear_loop, hidden: bool = False) -> None:
     """``linear_loop(X, W, b)``: n x m, h x m, h -> n x h lists, ``X W^T + b``."""
-    _check_pure_python("linear_loop", linear_loop)
-    count = 0
-    for X, _, _, W, bv, _ in _cases(hidden, "linear_loop"):
-        _check_loop("linear_loop", linear_loop, (X, W, bv), X @ W.T + bv,
-                    describe_call("linear_loop", X=X, W=W, b=bv), rtol=VALUE_RTOL, atol=VALUE_ATOL,
-                    mistakes={"the bias b is missing": X @ W.T})
-        count += 1
-    passed(f"linear_loop matches the oracle on {count} {_scope(hidden)} inputs")
+    _check_loop_version("linear", linear_loop, hidden)
 
 
 def check_pairwise_distances_loop(pairwise_distances_loop, hidden: bool = False) -> None:
     """``pairwise_distances_loop(X, Y)``: n x d, p x d lists -> n x p Euclidean distances."""
-    _check_pure_python("pairwise_distances_loop", pairwise_distances_loop)
-    count = 0
-    for X, *_, Y in _cases(hidden, "pairwise_distances_loop"):
-        D = _pairwise_oracle(X, Y)
-        _check_loop("pairwise_distances_loop", pairwise_distances_loop, (X, Y), D,
-                    describe_call("pairwise_distances_loop", X=X, Y=Y), rtol=DIST_RTOL, atol=DIST_ATOL,
-                    mistakes={"squared distances: the square root is missing": D**2})
-        count += 1
-    passed(f"pairwise_distances_loop matches the oracle on {count} {_scope(hidden)} inputs")
+    _check_loop_version("pairwise_distances", pairwise_distances_loop, hidden)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,63 +189,43 @@ def _devices() -> list[str]:
     return ["cpu", "cuda"] if cuda_available() else ["cpu"]
 
 
-def _check_torch(name: str, fn, tensor_args: tuple, expected: np.ndarray, device: str, **close_kw) -> None:
-    args = tuple(torch.as_tensor(a, dtype=torch.float64, device=device) if isinstance(a, np.ndarray) else a
-                 for a in tensor_args)
-    label = describe_call(name, **{k: v for k, v in zip(close_kw.pop("arg_names"), tensor_args)})
-    got = call_student(name, fn, *args)
-    check_close(label, got, torch.as_tensor(expected, device=device), **close_kw)
+def _check_torch_version(problem: str, fn, hidden: bool) -> None:
+    """Run ``<problem>_torch`` on every case and device: a tensor on the inputs' device, right values."""
+    name, spec = f"{problem}_torch", _PROBLEMS[problem]
+    count = 0
+    for case in _cases(hidden, name):
+        inputs = spec.inputs(*case)
+        expected = spec.oracle(**inputs)
+        label = describe_call(name, **inputs)
+        for device in _devices():
+            args = [torch.as_tensor(v, dtype=torch.float64, device=device) if isinstance(v, np.ndarray) else v
+                    for v in inputs.values()]
+            got = call_student(name, fn, *args)
+            check_close(label, got, torch.as_tensor(expected, device=device), rtol=spec.rtol, atol=spec.atol,
+                        mistakes=spec.mistakes(**inputs))
+        count += 1
+    extra = " (including zero distances)" if problem == "pairwise_distances" else ""
+    passed(f"{name} matches the oracle on {count} {_scope(hidden)} inputs{extra}")
 
 
 def check_dot_torch(dot_torch, hidden: bool = False) -> None:
     """``dot_torch(x, w, b)``: 1-D tensors (m,) and a float -> a 0-d tensor ``b + x . w``."""
-    count = 0
-    for device in _devices():
-        for X, w, b, *_ in _cases(hidden, "dot_torch"):
-            x = X[0]
-            _check_torch("dot_torch", dot_torch, (x, w, b), np.float64(b + x @ w), device,
-                         arg_names=("x", "w", "b"), rtol=VALUE_RTOL, atol=VALUE_ATOL,
-                         mistakes={"the bias b is missing": x @ w})
-            count += 1
-    passed(f"dot_torch matches the oracle on {count // len(_devices())} {_scope(hidden)} inputs")
+    _check_torch_version("dot", dot_torch, hidden)
 
 
 def check_matvec_torch(matvec_torch, hidden: bool = False) -> None:
     """``matvec_torch(X, w, b)``: X (n, m), w (m,), a float -> (n,) ``b + X w``."""
-    count = 0
-    for device in _devices():
-        for X, w, b, *_ in _cases(hidden, "matvec_torch"):
-            _check_torch("matvec_torch", matvec_torch, (X, w, b), b + X @ w, device,
-                         arg_names=("X", "w", "b"), rtol=VALUE_RTOL, atol=VALUE_ATOL,
-                         mistakes={"the bias b is missing": X @ w})
-            count += 1
-    passed(f"matvec_torch matches the oracle on {count // len(_devices())} {_scope(hidden)} inputs")
+    _check_torch_version("matvec", matvec_torch, hidden)
 
 
 def check_linear_torch(linear_torch, hidden: bool = False) -> None:
     """``linear_torch(X, W, b)``: X (n, m), W (h, m), b (h,) -> (n, h) ``X W^T + b``."""
-    count = 0
-    for device in _devices():
-        for X, _, _, W, bv, _ in _cases(hidden, "linear_torch"):
-            _check_torch("linear_torch", linear_torch, (X, W, bv), X @ W.T + bv, device,
-                         arg_names=("X", "W", "b"), rtol=VALUE_RTOL, atol=VALUE_ATOL,
-                         mistakes={"the bias b is missing": X @ W.T})
-            count += 1
-    passed(f"linear_torch matches the oracle on {count // len(_devices())} {_scope(hidden)} inputs")
+    _check_torch_version("linear", linear_torch, hidden)
 
 
 def check_pairwise_distances_torch(pairwise_distances_torch, hidden: bool = False) -> None:
     """``pairwise_distances_torch(X, Y)``: X (n, d), Y (p, d) -> (n, p) Euclidean distances."""
-    count = 0
-    for device in _devices():
-        for X, *_, Y in _cases(hidden, "pairwise_distances_torch"):
-            D = _pairwise_oracle(X, Y)
-            _check_torch("pairwise_distances_torch", pairwise_distances_torch, (X, Y), D, device,
-                         arg_names=("X", "Y"), rtol=DIST_RTOL, atol=DIST_ATOL,
-                         mistakes={"squared distances: the square root is missing": D**2})
-            count += 1
-    passed(f"pairwise_distances_torch matches the oracle on {count // len(_devices())} {_scope(hidden)} inputs "
-           "(including zero distances)")
+    _check_torch_version("pairwise_distances", pairwise_distances_torch, hidden)
 
 
 def check_pairwise_memory(pairwise_distances_torch) -> None:
