@@ -17,6 +17,8 @@ from __future__ import annotations
 import types
 from typing import Any, Callable
 
+import numpy as np
+
 from .. import notebook_display
 from ..checks import CheckFailed
 
@@ -56,3 +58,14 @@ def global_names_used(fn: Callable) -> set[str]:
         names.update(code.co_names)
         stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
     return names
+
+
+def linspace_grid(*shape: int, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
+    """A fixed, irregular-looking float64 array of ``shape`` built from linspace: public test inputs.
+
+    Deterministic and readable in a failure message, yet with no symmetry that a wrong answer
+    (a transpose, a sign) could hide behind.
+    """
+    n = int(np.prod(shape))
+    base = np.linspace(lo, hi, n)
+    return (base * np.cos(np.arange(n) * 1.3)).reshape(shape)

@@ -28,7 +28,7 @@ from ..checks import CheckFailed, check_close, describe_call, to_numpy
 from ..seeds import hidden_rng
 from ..timing import Implementation, cuda_available, judge_speedup, time_side_by_side, torch_threads
 from ..torch_trace import record_torch_ops
-from . import call_student, global_names_used, passed
+from . import call_student, global_names_used, linspace_grid, passed
 
 # Speed bars: far below what a vectorised version reaches (hundreds of times on a 2-core CPU,
 # see README), far above what a loop over rows reaches (about 1-2x on these shapes).
@@ -42,11 +42,6 @@ DIST_RTOL, DIST_ATOL = 1e-6, 1e-6  # ||x||^2 + ||y||^2 - 2 x.y loses ~1e-8 near 
 # Inputs
 # ---------------------------------------------------------------------------------------------
 
-def _grid(*shape: int, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
-    """A fixed, irregular-looking array built from linspace (public inputs)."""
-    n = int(np.prod(shape))
-    base = np.linspace(lo, hi, n)
-    return (base * np.cos(np.arange(n) * 1.3)).reshape(shape)
 
 
 def _public_shapes() -> list[tuple[int, int, int, int]]:
@@ -67,9 +62,9 @@ def _cases(hidden: bool, label: str):
                    rng.normal(size=(h, m)), rng.normal(size=h), rng.normal(size=(p, m)))
     else:
         for n, m, h, p in _public_shapes():
-            X = _grid(n, m)
-            Y = np.vstack([X[: min(n, p)], _grid(max(p - n, 0), m, lo=-2, hi=0.5)])[:p]  # shares rows: zero distances
-            yield (X, _grid(m, lo=0.5, hi=-1.5), 0.25, _grid(h, m, lo=-0.7, hi=1.1), _grid(h, lo=1, hi=-1), Y)
+            X = linspace_grid(n, m)
+            Y = np.vstack([X[: min(n, p)], linspace_grid(max(p - n, 0), m, lo=-2, hi=0.5)])[:p]  # shares rows: zero distances
+            yield (X, linspace_grid(m, lo=0.5, hi=-1.5), 0.25, linspace_grid(h, m, lo=-0.7, hi=1.1), linspace_grid(h, lo=1, hi=-1), Y)
 
 
 def _scope(hidden: bool) -> str:
