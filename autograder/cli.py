@@ -50,7 +50,7 @@ def cmd_grade(args) -> int:
     assignment = get_assignment(_root(args), args.assignment)
     try:
         results = grade_batch(assignment, Path(args.submissions), Path(args.out), seed=args.seed,
-                              students=args.student or None, progress=not args.no_progress)
+                              students=args.student or None, jobs=args.jobs, progress=not args.no_progress)
     except (IntakeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("submissions", help="<student>/<A>/<notebook>.ipynb (nbgrader) or <student>.ipynb (flat)")
     p.add_argument("--out", required=True, help="where grades.csv, feedback/ and results/ go")
     p.add_argument("--seed", type=int, help="hidden-test seed (default: random, recorded in grades.csv)")
-    p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    p.add_argument("--student", action="append",
+                   help="regrade only this student (repeatable); the other rows of grades.csv in --out are kept")
+    p.add_argument("--jobs", "-j", type=int, help="grade this many submissions in parallel (default: the number of cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_grade)
 

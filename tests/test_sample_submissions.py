@@ -60,7 +60,7 @@ def test_warnings_on_stderr_do_not_cost_points(graded_samples):
     _, _, results, _ = graded_samples["00_vectorization"]
     warns = next(r for r in results if r.student == "warns")
     assert warns.score == warns.max_score
-    assert "[stderr]" in next(c for c in warns.cells if c.grade_id == "test_dot_torch").output
+    assert "[stderr]" in next(c for c in warns.cells if c.grade_id == "test_linear_loop").output
 
 
 @pytest.mark.slow

@@ -23,18 +23,28 @@ def _points(x: float) -> str:
     return f"{x:g}"
 
 
-def write_grades_csv(results: list[StudentResult], path: Path) -> None:
-    """One row per student; one column per test cell (in notebook order)."""
+def grades_row(r: StudentResult, cell_ids: list[str]) -> dict[str, str]:
+    scores = r.cell_scores()
+    row = {"student": r.student, "assignment": r.assignment, "score": _points(r.score), "max_score": _points(r.max_score)}
+    row.update({gid: _points(scores.get(gid, 0.0)) for gid in cell_ids})
+    row.update({"seed": "" if r.seed is None else str(r.seed), "status": r.status, "reason": r.reason,
+                "notes": " | ".join(r.notes)})
+    return row
+
+
+def write_grades_csv(results: list[StudentResult], path: Path, extra_rows: list[dict] | None = None) -> None:
+    """One row per student, sorted; one column per test cell (in notebook order).
+
+    ``extra_rows`` are rows kept from an earlier run (a regrade of some students keeps the others).
+    """
     cell_ids = list(dict.fromkeys(c.grade_id for r in results for c in r.cells))
+    columns = BASE_COLUMNS + cell_ids + TAIL_COLUMNS
+    rows = [grades_row(r, cell_ids) for r in results] + list(extra_rows or [])
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(BASE_COLUMNS + cell_ids + TAIL_COLUMNS)
-        for r in sorted(results, key=lambda r: r.student):
-            scores = r.cell_scores()
-            writer.writerow([r.student, r.assignment, _points(r.score), _points(r.max_score)]
-                            + [_points(scores.get(gid, 0.0)) for gid in cell_ids]
-                            + [r.seed if r.seed is not None else "", r.status, r.reason, " | ".join(r.notes)])
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", restval="")
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda row: row["student"]))
 
 
 def gradescope_results(r: StudentResult) -> dict:

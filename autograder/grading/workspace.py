@@ -99,6 +99,18 @@ class GradingWorkspace:
         """nbgrader autograde for one student; ``{"success", "error", "log"}`` as nbgrader returns it."""
         return self.api.autograde(self.assignment.name, student, force=True, create=True)
 
+    def clone(self, path: Path) -> "GradingWorkspace":
+        """A private copy for one worker process: the generated assignment and the gradebook's
+        test cells, without anyone's submissions. Workers never write the shared gradebook."""
+        path = Path(path).resolve()
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        for part in ("source", "release"):
+            shutil.copytree(self.path / part, path / part)
+        shutil.copy2(self.path / "gradebook.db", path / "gradebook.db")
+        return GradingWorkspace(self.assignment, path, fresh=False)
+
     def gradebook(self):
         from nbgrader.api import Gradebook
         return Gradebook(self.db_url)
