@@ -50,7 +50,8 @@ def cmd_grade(args) -> int:
     assignment = get_assignment(_root(args), args.assignment)
     try:
         results = grade_batch(assignment, Path(args.submissions), Path(args.out), seed=args.seed,
-                              students=args.student or None, jobs=args.jobs, progress=not args.no_progress)
+                              students=args.student or None, jobs=args.jobs, roster=args.roster,
+                              progress=not args.no_progress)
     except (IntakeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -112,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="hidden-test seed (default: random, recorded in grades.csv)")
     p.add_argument("--student", action="append",
                    help="regrade only this student (repeatable); the other rows of grades.csv in --out are kept")
+    p.add_argument("--roster", help="roster CSV (id and student columns): SUBMISSIONS is then an LMS export, "
+                                    "a zip or folder of lastname_<id>_<submission>_<file>.ipynb")
     p.add_argument("--jobs", "-j", type=int, help="grade this many submissions in parallel (default: the number of cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_grade)

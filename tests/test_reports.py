@@ -60,3 +60,20 @@ def test_broken_submission_reports_its_reason_everywhere():
     assert "not valid JSON" in feedback_html(r)
     assert "not valid JSON" in gradebook_table([r])
     assert r.score == 0 and r.status == "error"
+
+
+def test_summary_shows_pass_rates_and_common_failures(graded_samples):
+    from autograder.grading.summary import common_failures, pass_rates
+    _, specs, results, out = graded_samples["00_vectorization"]
+    page = (out / "summary.html").read_text()
+    assert "class summary" in page and "<svg" in page
+    rates = {gid: (full, total) for gid, full, total in pass_rates(results)}
+    n = len(specs)
+    assert rates["test_linear_torch"] == (n - 2, n)      # stub and wrong_result
+    assert rates["test_matvec_speed"] == (n - 2, n)      # stub and loop_in_torch
+    top = common_failures(results)
+    not_implemented = [students for q, msg, students in top if "not implemented yet" in msg]
+    assert not_implemented and all(s == ["stub"] for s in not_implemented)
+    bias = [students for q, msg, students in top if q == "test_linear_torch" and "values differ" in msg]
+    assert bias == [["wrong_result"]]
+    assert "#" in next(msg for q, msg, s in top if "values differ" in msg)  # numbers masked

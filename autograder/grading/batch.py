@@ -23,8 +23,9 @@ from tqdm import tqdm
 
 from ..course import Assignment
 from . import reports
+from .summary import summary_html
 from .engine import grade_one
-from .intake import Submission, find_submissions
+from .intake import Submission, find_lms_submissions, find_submissions
 from .record import record_result
 from .results import StudentResult
 from .workspace import GradingWorkspace
@@ -75,7 +76,7 @@ def _graded(base: GradingWorkspace, found: list[Submission], seed: int, jobs: in
 
 
 def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, seed: int | None = None,
-                students: list[str] | None = None, jobs: int | None = None,
+                students: list[str] | None = None, jobs: int | None = None, roster: Path | None = None,
                 progress: bool = True) -> list[StudentResult]:
     """Grade the submissions for ``assignment`` under ``submissions``; write the reports to ``out``.
 
@@ -83,6 +84,7 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, seed: i
         seed: the hidden-test seed (default: drawn at random, then recorded in every row).
         students: regrade only these students; the other rows of an earlier run in ``out`` are kept.
         jobs: worker processes (default: the number of cores).
+        roster: a roster CSV; ``submissions`` is then an LMS export (zip or folder).
         progress: show a progress bar (on stderr): done/total, failures so far, ETA.
 
     Returns:
@@ -91,7 +93,10 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, seed: i
     out = Path(out)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
-    found = find_submissions(Path(submissions), assignment)
+    if roster is not None:
+        found = find_lms_submissions(Path(submissions), assignment, Path(roster), out / ".intake")
+    else:
+        found = find_submissions(Path(submissions), assignment)
     if students:
         missing = sorted(set(students) - {s.student for s in found})
         if missing:
@@ -132,3 +137,6 @@ def _write_reports(assignment: Assignment, results: list[StudentResult], out: Pa
     for r in results:
         reports.write_feedback(r, out / "feedback" / r.student / f"{assignment.notebook}.html")
         reports.write_results_json(r, out / "results" / f"{r.student}.json")
+    if not keep_other_rows:  # a regrade of a few students would make a misleading class summary
+        seed = results[0].seed if results else None
+        (out / "summary.html").write_text(summary_html(results, assignment.name, seed), encoding="utf-8")
