@@ -5,6 +5,7 @@
     autograder grade A SUBMISSIONS --out DIR  TA batch grading: grades.csv, feedback/, results/
     autograder check NOTEBOOK                 student self-check of the public tests
     autograder demo                           grade the bundled sample submissions and print the gradebook
+    autograder gradescope A --out ZIP         Gradescope autograder bundle (holds the solutions: keep it private)
 """
 from __future__ import annotations
 
@@ -92,6 +93,16 @@ def cmd_demo(args) -> int:
     return 0 if all_ok else 1
 
 
+def cmd_gradescope(args) -> int:
+    from .gradescope import build_bundle
+    assignment = get_assignment(_root(args), args.assignment)
+    listing = build_bundle(assignment, Path(args.out))
+    print("\n".join(f"  {name}" for name in listing))
+    print(f"Wrote {args.out} ({Path(args.out).stat().st_size / 2**20:.1f} MB) for {assignment.name}: upload it as the "
+          f"Gradescope autograder. It contains the instructor notebook with the solutions: never share it with students.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -127,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo-output", help="where the reports go (default: demo-output/)")
     p.add_argument("--seed", type=int, default=2024, help="hidden-test seed (fixed, so the demo is reproducible)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("gradescope", help="build a Gradescope autograder zip (contains the solutions: keep it private)")
+    p.add_argument("assignment", help="e.g. 00_vectorization (or 00, or vectorization)")
+    p.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
+    p.set_defaults(func=cmd_gradescope)
     return parser
 
 
