@@ -77,3 +77,18 @@ def test_summary_shows_pass_rates_and_common_failures(graded_samples):
     bias = [students for q, msg, students in top if q == "test_linear_torch" and "values differ" in msg]
     assert bias == [["wrong_result"]]
     assert "#" in next(msg for q, msg, s in top if "values differ" in msg)  # numbers masked
+
+
+def test_timing_tables_become_bar_charts():
+    from autograder.grading.timing_chart import parse_timing_tables
+    from autograder.timing import TimingRow, TimingTable
+    table = TimingTable([TimingRow("python loop", "cpu", 3.6e-3), TimingRow("matvec_torch", "cpu", 1.6e-5),
+                         TimingRow("matvec_torch", "cuda", None, note="skipped: no CUDA device")], "python loop")
+    text = f"✓ something\n{table}\n✓ matvec_torch is 225x faster"
+    rows = parse_timing_tables(text)[0]
+    assert [(n, d) for n, d, _ in rows] == [("python loop", "cpu"), ("matvec_torch", "cpu"), ("matvec_torch", "cuda")]
+    assert rows[0][2] == pytest.approx(3.6e-3) and rows[1][2] == pytest.approx(1.6e-5) and rows[2][2] is None
+    r = StudentResult("amy", "00_vectorization", 1.0, [CellResult("test_matvec_speed", 1, 1, text)])
+    page = feedback_html(r)
+    assert page.count("<svg") == 1 and "skipped" in page and "16 µs" in page
+    assert "<svg" not in feedback_html(StudentResult("bo", "a", 1.0, [CellResult("t", 1, 1, "✓ no table")]))

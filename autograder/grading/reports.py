@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from .results import StudentResult
+from .timing_chart import parse_timing_tables, timing_chart_svg
 
 BASE_COLUMNS = ["student", "assignment", "score", "max_score"]
 TAIL_COLUMNS = ["seed", "status", "reason", "notes"]
@@ -101,7 +102,8 @@ def feedback_html(r: StudentResult) -> str:
         boxes += f'<div class="box">{html.escape(note)}</div>'
     rows = "\n".join(
         f'<tr><td>{html.escape(c.grade_id)}</td><td class="{"pass" if c.passed else "fail"}">'
-        f'{_points(c.score)} / {_points(c.max_score)}</td><td><pre>{html.escape(c.output)}</pre></td></tr>'
+        f'{_points(c.score)} / {_points(c.max_score)}</td><td><pre>{html.escape(c.output)}</pre>'
+        + "".join(timing_chart_svg(t) for t in parse_timing_tables(c.output)) + "</td></tr>"
         for c in r.cells)
     seed = (f"<p>Hidden tests drew random inputs from seed {r.seed}; a TA can replay them exactly.</p>"
             if r.seed is not None else "")
