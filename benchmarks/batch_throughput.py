@@ -131,7 +131,11 @@ def main() -> int:
               f"scores identical for all {n} submissions: {identical}")
         if not identical:
             diff = [s for s in students if plain_scores.get(s) != par_scores.get(s)]
-            print("  differing students:", ", ".join(diff[:10]))
+            for s in diff[:10]:
+                cells = sorted(set(plain_scores.get(s, {})) | set(par_scores.get(s, {})))
+                changed = [f"{c} {plain_scores.get(s, {}).get(c)} vs {par_scores.get(s, {}).get(c)}" for c in cells
+                           if plain_scores.get(s, {}).get(c) != par_scores.get(s, {}).get(c)]
+                print(f"  {s}: " + "; ".join(changed))
 
         # Overhead: autograder's sequential cost per notebook minus plain execution of the same notebooks.
         subset = students[:: max(1, n // args.overhead_sample)][: args.overhead_sample]

@@ -14,13 +14,14 @@ random inputs from the grading seed (see :mod:`autograder.seeds`).
 """
 from __future__ import annotations
 
+import contextlib
 import types
 from typing import Any, Callable
 
 import numpy as np
 
 from .. import notebook_display
-from ..checks import CheckFailed
+from ..checks import CheckFailed, check_close, describe_shape
 
 notebook_display.install()
 
@@ -69,3 +70,70 @@ def linspace_grid(*shape: int, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
     n = int(np.prod(shape))
     base = np.linspace(lo, hi, n)
     return (base * np.cos(np.arange(n) * 1.3)).reshape(shape)
+
+
+@contextlib.contextmanager
+def functions_swapped_in(fn: Callable, parts: dict[str, Callable]):
+    """Run the block with ``parts`` (the kit's reference functions) in ``fn``'s global namespace.
+
+    ``fn`` is a student's function, so its globals are the notebook's namespace: a student's
+    ``train`` then calls the kit's ``backprop``, and one mistake costs only its own part. The
+    student's functions are put back afterwards, even when the block raises.
+    """
+    namespace = getattr(fn, "__globals__", None)
+    if not isinstance(namespace, dict):
+        yield
+        return
+    missing = object()
+    saved = {name: namespace.get(name, missing) for name in parts}
+    namespace.update(parts)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+
+
+def unpack_results(name: str, result: Any, names: tuple[str, ...]) -> tuple:
+    """``result`` must be a tuple (or list) of ``len(names)`` items; return it as a tuple."""
+    if not isinstance(result, (tuple, list)) or len(result) != len(names):
+        if isinstance(result, (tuple, list)):
+            got = f"a {type(result).__name__} of {len(result)} items"
+        else:
+            shape = f" of shape {describe_shape(result)}" if hasattr(result, "shape") else ""
+            got = f"a {type(result).__name__}{shape}"
+        raise CheckFailed(f"{name}: expected a tuple of {len(names)} items ({', '.join(names)}), got {got}. "
+                          f"End the function with: return {', '.join(names)}")
+    return tuple(result)
+
+
+def check_all(label: str, checks: list[tuple[str, Callable[[], None]]]) -> None:
+    """Run every ``(name, check)`` pair; raise one CheckFailed that lists all the failures.
+
+    Each check names only its part (``dW1: ...``); ``label`` (the call) heads the message, and the
+    parts that were right are named too, so a student sees at once which gradient is off.
+    """
+    failures, right = [], []
+    for name, check in checks:
+        try:
+            check()
+        except CheckFailed as exc:
+            failures.append(str(exc))
+        else:
+            right.append(name)
+    if failures:
+        ok = f" ({', '.join(right)} {'is' if len(right) == 1 else 'are'} right)" if right else ""
+        body = "\n".join("  " + line for failure in failures for line in failure.splitlines())
+        raise CheckFailed(f"{label}: {len(failures)} of {len(checks)} results are wrong{ok}.\n{body}")
+
+
+def close_or_explain(name: str, got: Any, expected: Any, make_mistakes: Callable[[], dict], **kwargs) -> None:
+    """``check_close``, computing the known-mistake candidates only when the values differ."""
+    try:
+        check_close(name, got, expected, **kwargs)
+    except CheckFailed:
+        check_close(name, got, expected, mistakes=make_mistakes(), **kwargs)
+        raise

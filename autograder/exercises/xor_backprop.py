@@ -38,7 +38,7 @@ import numpy as np
 from ..checks import CheckFailed, check_close, check_unchanged, describe_call, describe_shape, to_numpy
 from ..gradcheck import check_gradient, numerical_gradient, torch_gradients
 from ..seeds import hidden_rng
-from . import call_student, linspace_grid, passed
+from . import call_student, check_all, close_or_explain, functions_swapped_in, linspace_grid, passed, unpack_results
 
 # The data set: two XOR bits and a constant 1 per row.
 XOR_X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float64)
@@ -244,67 +244,20 @@ REFERENCE_PARTS: dict[str, Callable] = {
 }
 
 
-@contextlib.contextmanager
-def reference_parts(fn: Callable):
-    """Swap the kit's sigmoid, sigmoid_grad, forward, bce_loss and backprop into ``fn``'s globals.
 
-    ``fn`` is the student's ``train``: its globals are the notebook's namespace. The student's own
-    functions are put back afterwards, even when ``fn`` raises.
-    """
-    namespace = getattr(fn, "__globals__", None)
-    if not isinstance(namespace, dict):
-        yield
-        return
-    missing = object()
-    saved = {name: namespace.get(name, missing) for name in REFERENCE_PARTS}
-    namespace.update(REFERENCE_PARTS)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is missing:
-                namespace.pop(name, None)
-            else:
-                namespace[name] = value
+def reference_parts(fn: Callable):
+    """The kit's sigmoid, forward, backprop... in place of the student's, while ``fn`` runs."""
+    return functions_swapped_in(fn, REFERENCE_PARTS)
 
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
 
-def _unpack(name: str, result: Any, names: tuple[str, ...]) -> tuple:
-    """``result`` must be a tuple (or list) of ``len(names)`` items; return it as a tuple."""
-    if not isinstance(result, (tuple, list)) or len(result) != len(names):
-        if isinstance(result, (tuple, list)):
-            got = f"a {type(result).__name__} of {len(result)} items"
-        else:
-            got = f"a {type(result).__name__}" + (f" of shape {describe_shape(result)}" if hasattr(result, "shape") else "")
-        raise CheckFailed(f"{name}: expected a tuple of {len(names)} items ({', '.join(names)}), got {got}. "
-                          f"End the function with: return {', '.join(names)}")
-    return tuple(result)
-
 
 def _copies(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(np.array(a, dtype=np.float64, copy=True) for a in arrays)
 
-
-def _check_all(label: str, checks: list[tuple[str, Callable[[], None]]]) -> None:
-    """Run every ``(name, check)`` pair; raise one CheckFailed that lists all the failures.
-
-    Each check names only its part (``dW1: ...``); ``label`` (the call) heads the message.
-    """
-    failures, right = [], []
-    for name, check in checks:
-        try:
-            check()
-        except CheckFailed as exc:
-            failures.append(str(exc))
-        else:
-            right.append(name)
-    if failures:
-        ok = f" ({', '.join(right)} {'is' if len(right) == 1 else 'are'} right)" if right else ""
-        body = "\n".join("  " + line for failure in failures for line in failure.splitlines())
-        raise CheckFailed(f"{label}: {len(failures)} of {len(checks)} results are wrong{ok}.\n{body}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,24 +398,24 @@ def check_init_params(init_params, hidden: bool = False) -> None:
         sizes = [(3, 4, 1, 0), (5, 7, 2, 3)]
     for d, h, k, seed in sizes:
         label = f"init_params(n_in={d}, n_hidden={h}, n_out={k}, seed={seed})"
-        first = _unpack(label, call_student("init_params", init_params, n_in=d, n_hidden=h, n_out=k, seed=seed),
+        first = unpack_results(label, call_student("init_params", init_params, n_in=d, n_hidden=h, n_out=k, seed=seed),
                         PARAM_NAMES)
         _check_init_shapes(label, first, d, h, k)
         _check_init_values(label, first)
-        again = _unpack(label, call_student("init_params", init_params, n_in=d, n_hidden=h, n_out=k, seed=seed),
+        again = unpack_results(label, call_student("init_params", init_params, n_in=d, n_hidden=h, n_out=k, seed=seed),
                         PARAM_NAMES)
         for name, a, b in zip(PARAM_NAMES, first, again):
             if np.shape(a) != np.shape(b) or not np.array_equal(a, b):
                 raise CheckFailed(f"{label}: called twice with the same seed, it returned different {name}. "
                                   "Hint: draw from a generator made from the seed, rng = np.random.default_rng(seed), "
                                   "not from the global np.random state.")
-        other = _unpack(label, call_student("init_params", init_params, n_in=d, n_hidden=h, n_out=k, seed=seed + 1),
+        other = unpack_results(label, call_student("init_params", init_params, n_in=d, n_hidden=h, n_out=k, seed=seed + 1),
                         PARAM_NAMES)
         if np.shape(other[0]) == first[0].shape and np.array_equal(other[0], first[0]):
             raise CheckFailed(f"{label} and seed={seed + 1} returned the same W1: the seed is ignored. "
                               "Hint: rng = np.random.default_rng(seed).")
     if not hidden:
-        defaults = _unpack("init_params()", call_student("init_params", init_params), PARAM_NAMES)
+        defaults = unpack_results("init_params()", call_student("init_params", init_params), PARAM_NAMES)
         _check_init_shapes("init_params() (the defaults)", defaults, 3, 4, 1)
     passed(f"init_params: shapes, float64, seeding and symmetry breaking right on {len(sizes)} {_scope(hidden)} "
            "size settings")
@@ -481,7 +434,7 @@ def check_forward(forward, hidden: bool = False) -> None:
     for X, _, W1, b1, W2, b2 in _network_cases(hidden, "forward"):
         label = describe_call("forward", X=X, W1=W1, b1=b1, W2=W2, b2=b2)
         a1_exp, a2_exp = _oracle_forward(X, W1, b1, W2, b2)
-        got = _unpack(label, call_student("forward", forward, *_copies(X, W1, b1, W2, b2)), ("a1", "a2"))
+        got = unpack_results(label, call_student("forward", forward, *_copies(X, W1, b1, W2, b2)), ("a1", "a2"))
         z1 = X @ W1.T + b1
         check_close(f"{label} -> a1", got[0], a1_exp, rtol=VALUE_RTOL, atol=VALUE_ATOL,
                     mistakes={"a1 is z1 = X @ W1.T + b1: apply sigmoid to the hidden layer": z1,
@@ -565,10 +518,10 @@ def check_backprop(backprop, hidden: bool = False) -> None:
         a1, a2 = _oracle_forward(X, W1, b1, W2, b2)
         expected = _oracle_grads(X, y, W1, b1, W2, b2)
         label = describe_call("backprop", X=X, y=y, W1=W1, b1=b1, W2=W2, b2=b2, a1=a1, a2=a2)
-        got = _unpack(label, call_student("backprop", backprop, *_copies(X, y, W1, b1, W2, b2, a1, a2)), GRAD_NAMES)
+        got = unpack_results(label, call_student("backprop", backprop, *_copies(X, y, W1, b1, W2, b2, a1, a2)), GRAD_NAMES)
         hints = _gradient_mistakes(X, y, W1, b1, W2, b2, a1, a2, expected)
         n = X.shape[0]
-        _check_all(label, [
+        check_all(label, [
             (name, lambda i=i, name=name: check_close(name, got[i], expected[i], rtol=GRAD_RTOL,
                                                       atol=GRAD_ATOL, batch_size=n, mistakes=hints[i]))
             for i, name in enumerate(GRAD_NAMES)])
@@ -607,7 +560,7 @@ def check_backprop_finite_differences(backprop, hidden: bool = False) -> None:
     params = [W1, b1, W2, b2]
     a1, a2 = _reference_forward(X, W1, b1, W2, b2)
     label = describe_call("backprop", X=X, y=y, W1=W1, b1=b1, W2=W2, b2=b2, a1=a1, a2=a2)
-    got = _unpack(label, call_student("backprop", backprop, *_copies(X, y, W1, b1, W2, b2, a1, a2)), GRAD_NAMES)
+    got = unpack_results(label, call_student("backprop", backprop, *_copies(X, y, W1, b1, W2, b2, a1, a2)), GRAD_NAMES)
 
     numeric = []
     for i in range(4):
@@ -626,7 +579,7 @@ def check_backprop_finite_differences(backprop, hidden: bool = False) -> None:
         errors[name] = check_gradient(name, got[i], numeric[i], max_rel_error=FD_MAX_REL_ERROR,
                                       oracle=oracle, batch_size=X.shape[0], mistakes=hints[i])
 
-    _check_all(label, [(name, lambda i=i, name=name: one(i, name)) for i, name in enumerate(GRAD_NAMES)])
+    check_all(label, [(name, lambda i=i, name=name: one(i, name)) for i, name in enumerate(GRAD_NAMES)])
     detail = f" (largest relative error {max(errors.values()):.1e})" if hidden else ""
     passed(f"backprop agrees with {oracle} on a {_scope(hidden)} batch of {X.shape[0]}: relative error below "
            f"{FD_MAX_REL_ERROR:g} for dW1, db1, dW2, db2{detail}")
@@ -655,7 +608,7 @@ def _call_train(train, X, y, W1, b1, W2, b2, epochs, lr, **kwargs):
     label = (describe_call("train", X=X, y=y, W1=W1, b1=b1, W2=W2, b2=b2)[:-1] + f", epochs={epochs}, lr={lr:g}{kw})")
     with reference_parts(train):
         result = call_student("train", train, *_copies(X, y, W1, b1, W2, b2), epochs, lr, **kwargs)
-    return label, _unpack(label, result, PARAM_NAMES + ("losses",))
+    return label, unpack_results(label, result, PARAM_NAMES + ("losses",))
 
 
 def _losses_array(label: str, losses: Any, epochs: int) -> np.ndarray:
@@ -668,14 +621,6 @@ def _losses_array(label: str, losses: Any, epochs: int) -> np.ndarray:
                           "Record the loss once per epoch, before that epoch's update.")
     return arr.reshape(epochs)
 
-
-def _close_or_explain(name: str, got: Any, expected: Any, make_mistakes: Callable[[], dict], **kwargs) -> None:
-    """``check_close``, computing the known-mistake candidates only when the values differ."""
-    try:
-        check_close(name, got, expected, **kwargs)
-    except CheckFailed:
-        check_close(name, got, expected, mistakes=make_mistakes(), **kwargs)
-        raise
 
 
 def _compare_run(label: str, got: tuple, X, y, params, epochs, lr, fit_bias: bool) -> None:
@@ -702,13 +647,13 @@ def _compare_run(label: str, got: tuple, X, y, params, epochs, lr, fit_bias: boo
                  "the biases were trained although fit_bias=False: leave b1 and b2 as they are")
     ascent_hint = "the loss goes up: the update is W = W - lr * dW (a minus sign)"
     losses = _losses_array(label, got[4], epochs)
-    _close_or_explain(f"{label} -> losses", losses, expected[4], lambda: {
+    close_or_explain(f"{label} -> losses", losses, expected[4], lambda: {
         "losses[t] should be the loss before epoch t's update; yours are one epoch late "
         "(recorded after the update)": run("late")[4][1:],
         ascent_hint: run("ascent")[4],
         bias_hint: run("bias")[4]}, rtol=TRAIN_RTOL, atol=TRAIN_ATOL, check_container=False)
     for i, name in enumerate(PARAM_NAMES):
-        _close_or_explain(f"{label} -> {name} (after training)", got[i], expected[i], lambda i=i: {
+        close_or_explain(f"{label} -> {name} (after training)", got[i], expected[i], lambda i=i: {
             ascent_hint: run("ascent")[i],
             bias_hint: run("bias")[i],
             f"these are the weights after {epochs - 1} updates: the last epoch's update is missing "
@@ -776,7 +721,7 @@ def check_xor_solved(init_params, train, epochs: int, lr: float, seed: int) -> N
     parts, must give a network that classifies all four XOR rows (``a2 > 0.5`` exactly where ``y = 1``).
     """
     label = f"train(X, y, *init_params(seed={seed}), epochs={epochs}, lr={lr:g})"
-    params = _unpack(f"init_params(seed={seed})", call_student("init_params", init_params, seed=seed), PARAM_NAMES)
+    params = unpack_results(f"init_params(seed={seed})", call_student("init_params", init_params, seed=seed), PARAM_NAMES)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -786,7 +731,7 @@ def check_xor_solved(init_params, train, epochs: int, lr: float, seed: int) -> N
                     "bias gradient not summed over the batch? The gradient tests above say which."
                     if "broadcast" in str(exc) else "")
             raise CheckFailed(f"{label}: {exc}{hint}") from None
-    result = _unpack(label, result, PARAM_NAMES + ("losses",))
+    result = unpack_results(label, result, PARAM_NAMES + ("losses",))
     numeric_warnings = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     shapes = {"W1": (4, 3), "b1": (4,), "W2": (1, 4), "b2": (1,)}
     trained = []
