@@ -79,6 +79,29 @@ def numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarra
     return numerical_gradient(lambda z: float(np.sum(np.asarray(f(z), dtype=np.float64) * dout64)), x, h)
 
 
+def numerical_gradients(loss: Callable[..., float], params: Sequence[np.ndarray],
+                        h: float = 1e-6) -> list[np.ndarray]:
+    """Centred-difference gradients of ``loss(*params)`` with respect to each of ``params``.
+
+    Args:
+        loss: maps arrays shaped like ``params`` (in order) to a scalar.
+        params: float64 arrays; none is modified.
+
+    Returns:
+        One float64 gradient per parameter, each with that parameter's shape.
+    """
+    grads = []
+    for i in range(len(params)):
+        trial = [p.copy() for p in params]
+
+        def loss_of_one(x, i=i, trial=trial):
+            trial[i] = x
+            return loss(*trial)
+
+        grads.append(numerical_gradient(loss_of_one, params[i].copy(), h))
+    return grads
+
+
 def torch_gradients(fn: Callable[..., Any], *inputs: Any, dout: Any = None,
                     wrt: Sequence[int] | None = None) -> tuple[np.ndarray, ...]:
     """Exact gradients from PyTorch autograd, as float64 NumPy arrays.

@@ -5,13 +5,16 @@ import shutil
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from autograder import samples
+from autograder import samples, seeds
+from autograder.checks import CheckFailed
 from autograder.course import list_assignments
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SEED = 2024
+CHECK_SEED = 1234  # the grading seed that in-process check tests run under
 
 warnings.filterwarnings("ignore", message=".*not in session.*")
 
@@ -43,3 +46,34 @@ def copy_course(dst: Path) -> Path:
         shutil.copytree(ROOT / name, dst / name)
     shutil.copy(ROOT / "nbgrader_config.py", dst / "nbgrader_config.py")
     return dst
+
+
+@pytest.fixture
+def seeded(monkeypatch):
+    """A fixed grading seed, and a fresh 'seed announced' record so the announcement is printed."""
+    monkeypatch.setenv(seeds.SEED_ENV, str(CHECK_SEED))
+    monkeypatch.setattr(seeds, "_announced", set())
+    return CHECK_SEED
+
+
+def failure(check, *args, **kwargs) -> str:
+    """The message of the CheckFailed that ``check(*args, **kwargs)`` must raise."""
+    with pytest.raises(CheckFailed) as info:
+        check(*args, **kwargs)
+    return str(info.value)
+
+
+def run_solution(source: str, *edits) -> dict:
+    """A fresh notebook namespace with ``source`` run in it, after applying ``edits``.
+
+    Each edit is a ``(find, replace)`` pair (or a list of them); ``find`` must occur exactly once.
+    """
+    flat = []
+    for edit in edits:
+        flat.extend(edit if isinstance(edit, list) else [edit])
+    for find, replace in flat:
+        assert source.count(find) == 1, find
+        source = source.replace(find, replace)
+    ns = {"np": np, "__name__": "notebook"}
+    exec(compile(source, "<notebook>", "exec"), ns)
+    return ns

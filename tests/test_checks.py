@@ -23,13 +23,9 @@ from autograder.checks import (
     to_numpy,
 )
 
+from .conftest import failure
 
 
-def failure(fn, *args, **kwargs) -> str:
-    """The message of the CheckFailed that ``fn(*args, **kwargs)`` must raise."""
-    with pytest.raises(CheckFailed) as info:
-        fn(*args, **kwargs)
-    return str(info.value)
 
 
 @pytest.fixture

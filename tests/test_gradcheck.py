@@ -313,3 +313,19 @@ class TestCheckGradient:
         # ... but float32 intermediates that lose more precision fail the float64 bar.
         noisy = (ref * (1 + 5e-6)).astype(np.float32)
         assert "the bar is 1e-07" in _failure("dW", noisy, ref)
+
+
+def test_numerical_gradients_of_each_parameter_match_the_analytic_ones():
+    from autograder.gradcheck import numerical_gradients
+    rng = np.random.default_rng(5)
+    X, W, b = rng.normal(size=(4, 3)), rng.normal(size=(2, 3)), rng.normal(size=2)
+    before = [W.copy(), b.copy()]
+
+    def loss(W, b):
+        return float(np.sum((X @ W.T + b) ** 2) / 2)
+
+    dW, db = numerical_gradients(loss, [W, b], h=1e-6)
+    Z = X @ W.T + b
+    assert rel_error(dW, Z.T @ X) < 1e-7
+    assert rel_error(db, Z.sum(axis=0)) < 1e-7
+    assert np.array_equal(W, before[0]) and np.array_equal(b, before[1])

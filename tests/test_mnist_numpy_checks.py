@@ -15,11 +15,9 @@ import numpy as np
 import pytest
 
 from autograder import seeds
-from autograder.checks import CheckFailed
 from autograder.exercises import mnist_numpy as grader
 from autograder.notebooks import nbgrader_meta, read_notebook, strip_solution_markers
-
-SEED = 1234
+from .conftest import CHECK_SEED as SEED, failure, run_solution
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source" / "02_mnist_numpy" / "mnist_numpy.ipynb"
 
@@ -118,36 +116,13 @@ PREDICT_PROBABILITIES = ("return P.argmax(axis=1)", "return P")
 ACCURACY_COUNT = ("return float(np.mean(y_pred == y))", "return float(np.sum(y_pred == y))")
 
 
+
+
+
+
 def notebook(*edits) -> dict:
-    """A fresh notebook namespace with the solution run in it, after applying ``edits``.
-
-    Each edit is a ``(find, replace)`` pair (or a list of them); ``find`` must occur exactly once.
-    """
-    source = SOLUTION
-    flat = []
-    for edit in edits:
-        flat.extend(edit if isinstance(edit, list) else [edit])
-    for find, replace in flat:
-        assert source.count(find) == 1, find
-        source = source.replace(find, replace)
-    ns = {"np": np, "__name__": "notebook"}
-    exec(compile(source, "<notebook>", "exec"), ns)
-    return ns
-
-
-def failure(check, *args, **kwargs) -> str:
-    """The message of the CheckFailed that ``check(*args, **kwargs)`` raises."""
-    with pytest.raises(CheckFailed) as info:
-        check(*args, **kwargs)
-    return str(info.value)
-
-
-@pytest.fixture
-def seeded(monkeypatch):
-    """A fixed grading seed, and a fresh 'seed announced' record so the announcement is printed."""
-    monkeypatch.setenv(seeds.SEED_ENV, str(SEED))
-    monkeypatch.setattr(seeds, "_announced", set())
-    return SEED
+    """A fresh notebook namespace with the solution run in it, after applying ``edits``."""
+    return run_solution(SOLUTION, *edits)
 
 
 # check name -> (check, the notebook functions it takes); these take hidden=True too

@@ -20,10 +20,8 @@ import pytest
 import torch
 
 from autograder import seeds
-from autograder.checks import CheckFailed
 from autograder.exercises import vectorization as grader
-
-SEED = 1234
+from .conftest import CHECK_SEED as SEED, failure
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,12 +207,6 @@ SPEED_CHECKS = {  # function name -> (check, correct implementation)
 }
 
 
-def failure(check, *args, **kwargs) -> str:
-    """The message of the CheckFailed that ``check(*args, **kwargs)`` raises."""
-    with pytest.raises(CheckFailed) as info:
-        check(*args, **kwargs)
-    return str(info.value)
-
 
 def as_plain(value):
     """Inputs as comparable plain data: tensors and arrays become nested lists."""
@@ -239,13 +231,6 @@ def capture_hidden_inputs(name: str, monkeypatch, seed: int, hidden: bool = True
     assert received, f"{name}'s check never called the student's function"
     return received
 
-
-@pytest.fixture
-def seeded(monkeypatch):
-    """A fixed grading seed, and a fresh 'seed announced' record so the announcement is printed."""
-    monkeypatch.setenv(seeds.SEED_ENV, str(SEED))
-    monkeypatch.setattr(seeds, "_announced", set())
-    return SEED
 
 
 # --------------------------------------------------------------------------------------------

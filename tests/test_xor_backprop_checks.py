@@ -12,10 +12,8 @@ import numpy as np
 import pytest
 
 from autograder import seeds
-from autograder.checks import CheckFailed
 from autograder.exercises import xor_backprop as grader
-
-SEED = 1234
+from .conftest import CHECK_SEED as SEED, failure, run_solution
 
 # The source notebook's solutions (source/01_xor_backprop), as a student would write them.
 SOLUTION = '''
@@ -119,36 +117,13 @@ INIT_FLOAT32 = ("return W1, np.zeros(n_hidden), W2, np.zeros(n_out)",
                 "return W1.astype(np.float32), np.zeros(n_hidden), W2, np.zeros(n_out)")
 
 
+
+
+
+
 def notebook(*edits) -> dict:
-    """A fresh notebook namespace with the solution run in it, after applying ``edits``.
-
-    Each edit is a ``(find, replace)`` pair (or a list of them); ``find`` must occur exactly once.
-    """
-    source = SOLUTION
-    flat = []
-    for edit in edits:
-        flat.extend(edit if isinstance(edit, list) else [edit])
-    for find, replace in flat:
-        assert source.count(find) == 1, find
-        source = source.replace(find, replace)
-    ns = {"np": np, "__name__": "notebook"}
-    exec(compile(source, "<notebook>", "exec"), ns)
-    return ns
-
-
-def failure(check, *args, **kwargs) -> str:
-    """The message of the CheckFailed that ``check(*args, **kwargs)`` raises."""
-    with pytest.raises(CheckFailed) as info:
-        check(*args, **kwargs)
-    return str(info.value)
-
-
-@pytest.fixture
-def seeded(monkeypatch):
-    """A fixed grading seed, and a fresh 'seed announced' record so the announcement is printed."""
-    monkeypatch.setenv(seeds.SEED_ENV, str(SEED))
-    monkeypatch.setattr(seeds, "_announced", set())
-    return SEED
+    """A fresh notebook namespace with the solution run in it, after applying ``edits``."""
+    return run_solution(SOLUTION, *edits)
 
 
 # check name -> (check, the notebook function it takes)

@@ -21,7 +21,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import notebook_display
-from ..checks import CheckFailed, check_close, describe_shape
+from ..checks import CheckFailed, check_close, describe_shape, to_numpy
+from ..gradcheck import check_gradient
 
 notebook_display.install()
 
@@ -137,3 +138,59 @@ def close_or_explain(name: str, got: Any, expected: Any, make_mistakes: Callable
     except CheckFailed:
         check_close(name, got, expected, mistakes=make_mistakes(), **kwargs)
         raise
+
+
+def scope_word(hidden: bool) -> str:
+    """``"hidden"`` or ``"public"``: which inputs a pass line speaks of."""
+    return "hidden" if hidden else "public"
+
+
+def losses_per_epoch(label: str, losses: Any, epochs: int, hint: str = "") -> np.ndarray:
+    """A training function's losses as a float64 array of ``epochs`` numbers, or CheckFailed."""
+    try:
+        arr = to_numpy(losses).astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise CheckFailed(f"{label} -> losses: expected {epochs} numbers (a list or an array), got {exc}.") from None
+    if arr.size != epochs:
+        raise CheckFailed(f"{label} -> losses: expected one loss per epoch ({epochs}), got {arr.size}."
+                          + (f" {hint}" if hint else ""))
+    return arr.reshape(epochs)
+
+
+def check_seeded_init(init_params, sizes: list[tuple[int, int, int, int]], names: tuple[str, ...],
+                      check_params: Callable[[str, tuple, int, int, int], None]) -> None:
+    """Call ``init_params(n_in, n_hidden, n_out, seed)`` for each size; the arrays must pass
+    ``check_params(label, params, n_in, n_hidden, n_out)``, the same seed must give the same
+    arrays, and ``seed + 1`` a different first weight matrix."""
+    for d, h, k, seed in sizes:
+        label = f"init_params(n_in={d}, n_hidden={h}, n_out={k}, seed={seed})"
+
+        def draw(s: int) -> tuple:
+            return unpack_results(label, call_student("init_params", init_params, n_in=d, n_hidden=h, n_out=k, seed=s),
+                                  names)
+
+        first = draw(seed)
+        check_params(label, first, d, h, k)
+        for name, a, b in zip(names, first, draw(seed)):
+            if np.shape(a) != np.shape(b) or not np.array_equal(a, b):
+                raise CheckFailed(f"{label}: called twice with the same seed, it returned different {name}. "
+                                  "Hint: draw from a generator made from the seed, rng = np.random.default_rng(seed), "
+                                  "not from the global np.random state.")
+        other = draw(seed + 1)
+        if np.shape(other[0]) == first[0].shape and np.array_equal(other[0], first[0]):
+            raise CheckFailed(f"{label} and seed={seed + 1} returned the same {names[0]}: the seed is ignored. "
+                              "Hint: rng = np.random.default_rng(seed).")
+
+
+def check_gradients(label: str, got: tuple, reference: list, names: tuple[str, ...], *, oracle: str,
+                    max_rel_error: float, batch_size: int, mistakes: list) -> dict[str, float]:
+    """``check_gradient`` for every gradient of a backward pass, all failures in one message;
+    returns ``{name: relative error}``."""
+    errors: dict[str, float] = {}
+
+    def one(i: int, name: str) -> None:
+        errors[name] = check_gradient(name, got[i], reference[i], max_rel_error=max_rel_error, oracle=oracle,
+                                      batch_size=batch_size, mistakes=mistakes[i])
+
+    check_all(label, [(name, lambda i=i, name=name: one(i, name)) for i, name in enumerate(names)])
+    return errors

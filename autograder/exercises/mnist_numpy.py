@@ -51,9 +51,9 @@ from typing import Any, Callable
 import numpy as np
 
 from ..checks import CheckFailed, check_close, check_unchanged, describe_call, describe_shape, to_numpy
-from ..gradcheck import check_gradient, numerical_gradient, torch_gradients
+from ..gradcheck import numerical_gradients, torch_gradients
 from ..seeds import hidden_rng
-from . import call_student, check_all, close_or_explain, functions_swapped_in, linspace_grid, passed, unpack_results
+from . import call_student, check_all, check_gradients, check_seeded_init, close_or_explain, functions_swapped_in, linspace_grid, losses_per_epoch, passed, scope_word, unpack_results
 
 # Bars (DESIGN: tolerances by dtype; float32 answers get float32 bars from check_close).
 VALUE_RTOL, VALUE_ATOL = 1e-7, 1e-10
@@ -68,10 +68,6 @@ BIAS_MAX = 0.1                         # "zero or small" initial biases (or PyTo
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 GRAD_NAMES = ("dW1", "db1", "dW2", "db2")
 ACTIVATIONS = ("tanh", "relu")
-
-
-def _scope(hidden: bool) -> str:
-    return "hidden" if hidden else "public"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,7 +461,7 @@ def check_softmax(softmax, hidden: bool = False) -> None:
         check_unchanged(label, before, Z)
         check_close(label, got, _oracle_softmax(Z), rtol=VALUE_RTOL, atol=VALUE_ATOL, mistakes=_softmax_mistakes(Z))
         count += 1
-    passed(f"softmax matches torch.softmax(Z, dim=1) on {count} {_scope(hidden)} inputs")
+    passed(f"softmax matches torch.softmax(Z, dim=1) on {count} {scope_word(hidden)} inputs")
 
 
 STABLE_Z = np.array([[1000.0, 0.0, -1000.0],
@@ -570,7 +566,7 @@ def check_tanh(tanh, tanh_grad, hidden: bool = False) -> None:
         if numeric:
             raise CheckFailed(f"{label}: the values are right, but NumPy warned: \"{numeric[0]}\". {hint}")
     passed(f"tanh matches torch.tanh{' (stable for |Z| = 1000)' if not hidden else ''} and tanh_grad matches "
-           f"autograd on {count} {_scope(hidden)} inputs")
+           f"autograd on {count} {scope_word(hidden)} inputs")
 
 
 def check_relu(relu, relu_grad, hidden: bool = False) -> None:
@@ -599,7 +595,7 @@ def check_relu(relu, relu_grad, hidden: bool = False) -> None:
                               "e.g. (Z > 0).astype(float)": np.maximum(Z, 0.0),
                               "inverted: the derivative is 1 where Z > 0, 0 where Z < 0": (Z < 0).astype(float)})
         count += 1
-    passed(f"relu matches torch.relu and relu_grad matches autograd on {count} {_scope(hidden)} inputs")
+    passed(f"relu matches torch.relu and relu_grad matches autograd on {count} {scope_word(hidden)} inputs")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -673,27 +669,11 @@ def check_init_params(init_params, hidden: bool = False) -> None:
                   int(rng.integers(0, 1000))) for _ in range(3)]
     else:
         sizes = [(784, 512, 10, 0), (30, 20, 4, 3)]
-    for d, h, k, seed in sizes:
-        label = f"init_params(n_in={d}, n_hidden={h}, n_out={k}, seed={seed})"
-        first = unpack_results(label, call_student("init_params", init_params, n_in=d, n_hidden=h, n_out=k, seed=seed),
-                        PARAM_NAMES)
-        _check_init(label, first, d, h, k)
-        again = unpack_results(label, call_student("init_params", init_params, n_in=d, n_hidden=h, n_out=k, seed=seed),
-                        PARAM_NAMES)
-        for name, a, b in zip(PARAM_NAMES, first, again):
-            if np.shape(a) != np.shape(b) or not np.array_equal(a, b):
-                raise CheckFailed(f"{label}: called twice with the same seed, it returned different {name}. "
-                                  "Hint: draw from a generator made from the seed, rng = np.random.default_rng(seed), "
-                                  "not from the global np.random state.")
-        other = unpack_results(label, call_student("init_params", init_params, n_in=d, n_hidden=h, n_out=k, seed=seed + 1),
-                        PARAM_NAMES)
-        if np.shape(other[0]) == first[0].shape and np.array_equal(other[0], first[0]):
-            raise CheckFailed(f"{label} and seed={seed + 1} returned the same W1: the seed is ignored. "
-                              "Hint: rng = np.random.default_rng(seed).")
+    check_seeded_init(init_params, sizes, PARAM_NAMES, _check_init)
     if not hidden:
         defaults = unpack_results("init_params()", call_student("init_params", init_params), PARAM_NAMES)
         _check_init("init_params() (the defaults)", defaults, 784, 512, 10)
-    passed(f"init_params: shapes, seeding, scale and symmetry breaking right on {len(sizes)} {_scope(hidden)} "
+    passed(f"init_params: shapes, seeding, scale and symmetry breaking right on {len(sizes)} {scope_word(hidden)} "
            "size settings")
 
 
@@ -731,7 +711,7 @@ def check_cross_entropy(cross_entropy, hidden: bool = False) -> None:
                               "the minus sign is missing: the loss is -mean(log P[n, y[n]]), a positive number":
                                   -expected})
         count += 1
-    passed(f"cross_entropy matches torch's nll_loss(log P, y) on {count} {_scope(hidden)} inputs")
+    passed(f"cross_entropy matches torch's nll_loss(log P, y) on {count} {scope_word(hidden)} inputs")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -764,7 +744,7 @@ def check_forward(forward, hidden: bool = False) -> None:
                               "the bias b2 is missing": _reference_softmax(A1_exp @ W2.T),
                               "P was computed from Z1 instead of A1 = act(Z1)": _reference_softmax(Z1 @ W2.T + b2)})
         count += 1
-    passed(f"forward matches torch (F.linear + tanh/relu + softmax) on {count} {_scope(hidden)} inputs, "
+    passed(f"forward matches torch (F.linear + tanh/relu + softmax) on {count} {scope_word(hidden)} inputs, "
            "both activations")
 
 
@@ -828,7 +808,7 @@ def check_backprop(backprop, hidden: bool = False) -> None:
                                                       atol=GRAD_ATOL, batch_size=n, mistakes=hints[i]))
             for i, name in enumerate(GRAD_NAMES)])
         count += 1
-    passed(f"backprop matches PyTorch autograd on {count} {_scope(hidden)} inputs, tanh and relu (dW1, db1, dW2, db2)")
+    passed(f"backprop matches PyTorch autograd on {count} {scope_word(hidden)} inputs, tanh and relu (dW1, db1, dW2, db2)")
 
 
 def _well_conditioned(X, y, params, activation: str) -> bool:
@@ -873,28 +853,15 @@ def check_backprop_finite_differences(backprop, hidden: bool = False) -> None:
         params = [W1, b1, W2, b2]
         A1, P = _reference_forward(X, W1, b1, W2, b2, activation)
         label, got = _call_backprop(backprop, X, y, W1, b1, W2, b2, A1, P, activation)
-        numeric = []
-        for i in range(4):
-            trial = [p.copy() for p in params]
-
-            def loss(p, i=i, trial=trial):
-                trial[i] = p
-                return _reference_cross_entropy(_reference_forward(X, *trial, activation)[1], y)
-
-            numeric.append(numerical_gradient(loss, params[i].copy(), h=FD_STEP))
+        numeric = numerical_gradients(
+            lambda *p: _reference_cross_entropy(_reference_forward(X, *p, activation)[1], y), params, h=FD_STEP)
         hints = _gradient_mistakes(X, y, W1, b1, W2, b2, A1, P, activation, numeric)
-        oracle = f"centred differences (h = {FD_STEP:g})"
-        errors = {}
-
-        def one(i: int, name: str) -> None:
-            errors[name] = check_gradient(name, got[i], numeric[i], max_rel_error=FD_MAX_REL_ERROR,
-                                          oracle=oracle, batch_size=X.shape[0], mistakes=hints[i])
-
-        check_all(label, [(name, lambda i=i, name=name: one(i, name)) for i, name in enumerate(GRAD_NAMES)])
+        errors = check_gradients(label, got, numeric, GRAD_NAMES, oracle=f"centred differences (h = {FD_STEP:g})",
+                                 max_rel_error=FD_MAX_REL_ERROR, batch_size=X.shape[0], mistakes=hints)
         worst = max(worst, *errors.values())
         sizes.append(X.shape[0])
     detail = f" (largest relative error {worst:.1e})" if hidden else ""
-    passed(f"backprop agrees with centred differences (h = {FD_STEP:g}) on {_scope(hidden)} batches of "
+    passed(f"backprop agrees with centred differences (h = {FD_STEP:g}) on {scope_word(hidden)} batches of "
            f"{sizes[0]} (tanh) and {sizes[1]} (relu): relative error below {FD_MAX_REL_ERROR:g} for dW1, db1, dW2, "
            f"db2{detail}")
 
@@ -920,16 +887,6 @@ def _training_label(name: str, X, y, params, **kwargs) -> str:
     shapes = ", ".join(f"{n} {describe_shape(p)}" for n, p in zip(PARAM_NAMES, params))
     kw = "".join(f", {k}={v!r}" for k, v in kwargs.items())
     return f"{name}(X {describe_shape(X)}, y {describe_shape(y)}, params=({shapes}){kw})"
-
-
-def _losses_array(label: str, losses: Any, epochs: int) -> np.ndarray:
-    try:
-        arr = to_numpy(losses).astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise CheckFailed(f"{label} -> losses: expected {epochs} numbers (a list or an array), got {exc}.") from None
-    if arr.size != epochs:
-        raise CheckFailed(f"{label} -> losses: expected one loss per epoch ({epochs}), got {arr.size}.")
-    return arr.reshape(epochs)
 
 
 ASCENT_HINT = "the loss goes up: the update is W = W - lr * dW (a minus sign)"
@@ -962,7 +919,7 @@ def check_train(train, hidden: bool = False) -> None:
                 }[kind]()
             return runs[kind]
 
-        losses = _losses_array(label, losses, epochs)
+        losses = losses_per_epoch(label, losses, epochs)
         close_or_explain(f"{label} -> losses", losses, expected_losses, lambda: {
             "losses[t] should be the loss before epoch t's update; yours are one epoch late "
             "(recorded after the update)": run("late")[1][1:],
@@ -975,7 +932,7 @@ def check_train(train, hidden: bool = False) -> None:
                 "these are the initial weights: return the trained ones": params[i]},
                 rtol=TRAIN_RTOL, atol=TRAIN_ATOL)
         count += 1
-    passed(f"train follows torch.optim.SGD for 30 epochs on {count} {_scope(hidden)} runs, tanh and relu "
+    passed(f"train follows torch.optim.SGD for 30 epochs on {count} {scope_word(hidden)} runs, tanh and relu "
            "(losses and final weights; run with the kit's forward, cross_entropy and backprop)")
 
 
@@ -1134,7 +1091,7 @@ def check_train_minibatch_coverage(train_minibatch, hidden: bool = False) -> Non
     epochs, lr = 3, 0.1
     kwargs = dict(epochs=epochs, batch_size=b, lr=lr, activation="tanh", seed=seed)
     label, _, losses, recorder = _run_minibatch(train_minibatch, X, y, params, **kwargs)
-    _losses_array(label, losses, epochs)
+    losses_per_epoch(label, losses, epochs)
     for rows, labels in recorder.batches:
         if not np.array_equal(labels, y[rows]):
             raise CheckFailed(f"{label}: backprop received labels that do not belong to the rows of its X batch. "
@@ -1163,7 +1120,7 @@ def check_train_minibatch_coverage(train_minibatch, hidden: bool = False) -> Non
         raise CheckFailed(f"{label}: seed={seed} and seed={seed + 1} gave the same batches: the seed is ignored. "
                           "Hint: rng = np.random.default_rng(seed).")
     last = n % b
-    passed(f"train_minibatch ({_scope(hidden)}: N = {n}, batch_size = {b}, {epochs} epochs): every epoch visits each "
+    passed(f"train_minibatch ({scope_word(hidden)}: N = {n}, batch_size = {b}, {epochs} epochs): every epoch visits each "
            f"row exactly once in {math.ceil(n / b)} batches (the last of {last} rows kept), labels with their rows, "
            "a new order every epoch, reproducible from the seed")
 
@@ -1214,7 +1171,7 @@ def check_train_minibatch(train_minibatch, hidden: bool = False) -> None:
                 runs[kind] = _reference_replay(X, batches, params, lr, activation, ascent=(kind == "ascent"))
             return runs[kind]
 
-        losses = _losses_array(label, losses, epochs)
+        losses = losses_per_epoch(label, losses, epochs)
         close_or_explain(f"{label} -> losses", losses, expected_losses, lambda: {
             "losses[e] must be the plain mean of epoch e's batch losses, np.mean(batch_losses); yours weights each "
             "batch by its size": run("mean")[1]["weighted"],
@@ -1232,7 +1189,7 @@ def check_train_minibatch(train_minibatch, hidden: bool = False) -> None:
                 "these are the initial weights: return the trained ones": params[i]},
                 rtol=TRAIN_RTOL, atol=TRAIN_ATOL)
         count += 1
-    passed(f"train_minibatch follows torch.optim.SGD over its own batches on {count} {_scope(hidden)} runs, tanh and "
+    passed(f"train_minibatch follows torch.optim.SGD over its own batches on {count} {scope_word(hidden)} runs, tanh and "
            "relu (losses and final weights; run with the kit's forward, cross_entropy and backprop)")
 
 
@@ -1302,7 +1259,7 @@ def check_predict_accuracy(predict, accuracy, hidden: bool = False) -> None:
                               "this is a percentage; return the fraction in [0, 1]": 100.0 * expected})
         count += 1
     passed(f"predict matches the argmax of torch's forward pass and accuracy the fraction correct on {count} "
-           f"{_scope(hidden)} inputs")
+           f"{scope_word(hidden)} inputs")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,11 +24,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..checks import CheckFailed, check_close, describe_call, to_numpy
+from ..checks import CheckFailed, check_close, describe_call
 from ..seeds import hidden_rng
 from ..timing import Implementation, cuda_available, judge_speedup, time_side_by_side, torch_threads
 from ..torch_trace import record_torch_ops
-from . import call_student, global_names_used, linspace_grid, passed
+from . import call_student, global_names_used, linspace_grid, passed, scope_word
 
 # Speed bars: far below what a vectorised version reaches (hundreds of times on a 2-core CPU,
 # see README), far above what a loop over rows reaches (about 1-2x on these shapes).
@@ -65,10 +65,6 @@ def _cases(hidden: bool, label: str):
             X = linspace_grid(n, m)
             Y = np.vstack([X[: min(n, p)], linspace_grid(max(p - n, 0), m, lo=-2, hi=0.5)])[:p]  # shares rows: zero distances
             yield (X, linspace_grid(m, lo=0.5, hi=-1.5), 0.25, linspace_grid(h, m, lo=-0.7, hi=1.1), linspace_grid(h, lo=1, hi=-1), Y)
-
-
-def _scope(hidden: bool) -> str:
-    return "hidden" if hidden else "public"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,7 +149,7 @@ def _check_loop_version(problem: str, fn, hidden: bool) -> None:
         check_close(label, np.asarray(got, dtype=np.float64), expected, check_container=False,
                     rtol=spec.rtol, atol=spec.atol, mistakes=spec.mistakes(**inputs))
         count += 1
-    passed(f"{name} matches the oracle on {count} {_scope(hidden)} inputs")
+    passed(f"{name} matches the oracle on {count} {scope_word(hidden)} inputs")
 
 
 def check_dot_loop(dot_loop, hidden: bool = False) -> None:
@@ -200,7 +196,7 @@ def _check_torch_version(problem: str, fn, hidden: bool) -> None:
                         mistakes=spec.mistakes(**inputs))
         count += 1
     extra = " (including zero distances)" if problem == "pairwise_distances" else ""
-    passed(f"{name} matches the oracle on {count} {_scope(hidden)} inputs{extra}")
+    passed(f"{name} matches the oracle on {count} {scope_word(hidden)} inputs{extra}")
 
 
 def check_dot_torch(dot_torch, hidden: bool = False) -> None:

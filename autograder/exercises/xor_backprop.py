@@ -29,16 +29,15 @@ cells, not the loop cells. Only ``check_xor_solved`` runs everything the student
 """
 from __future__ import annotations
 
-import contextlib
 import warnings
 from typing import Any, Callable
 
 import numpy as np
 
-from ..checks import CheckFailed, check_close, check_unchanged, describe_call, describe_shape, to_numpy
-from ..gradcheck import check_gradient, numerical_gradient, torch_gradients
+from ..checks import CheckFailed, check_close, check_unchanged, describe_call, to_numpy
+from ..gradcheck import numerical_gradients, torch_gradients
 from ..seeds import hidden_rng
-from . import call_student, check_all, close_or_explain, functions_swapped_in, linspace_grid, passed, unpack_results
+from . import call_student, check_all, check_gradients, check_seeded_init, close_or_explain, functions_swapped_in, linspace_grid, losses_per_epoch, passed, scope_word, unpack_results
 
 # The data set: two XOR bits and a constant 1 per row.
 XOR_X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float64)
@@ -63,10 +62,6 @@ GRAD_NAMES = ("dW1", "db1", "dW2", "db2")
 # Inputs
 # ---------------------------------------------------------------------------------------------
 
-
-
-def _scope(hidden: bool) -> str:
-    return "hidden" if hidden else "public"
 
 
 def _public_params(d: int, h: int, k: int = 1) -> tuple[np.ndarray, ...]:
@@ -292,7 +287,7 @@ def check_sigmoid(sigmoid, hidden: bool = False) -> None:
                     mistakes={"this is sigmoid(-z) = 1 - sigmoid(z): check the sign in the exponent, "
                               "sigmoid(z) = 1 / (1 + exp(-z))": 1.0 - expected})
         count += 1
-    passed(f"sigmoid matches torch.sigmoid on {count} {_scope(hidden)} inputs")
+    passed(f"sigmoid matches torch.sigmoid on {count} {scope_word(hidden)} inputs")
 
 
 def check_sigmoid_stable(sigmoid) -> None:
@@ -343,7 +338,7 @@ def check_sigmoid_grad(sigmoid_grad, hidden: bool = False) -> None:
                               "without applying sigmoid again": s * (1.0 - s),
                               "the sign is flipped: the derivative is a * (1 - a)": -expected})
         count += 1
-    passed(f"sigmoid_grad matches autograd's derivative of sigmoid on {count} {_scope(hidden)} inputs")
+    passed(f"sigmoid_grad matches autograd's derivative of sigmoid on {count} {scope_word(hidden)} inputs")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -396,28 +391,16 @@ def check_init_params(init_params, hidden: bool = False) -> None:
         sizes = [(d, max(h, 2), k, s) for d, h, k, s in sizes]
     else:
         sizes = [(3, 4, 1, 0), (5, 7, 2, 3)]
-    for d, h, k, seed in sizes:
-        label = f"init_params(n_in={d}, n_hidden={h}, n_out={k}, seed={seed})"
-        first = unpack_results(label, call_student("init_params", init_params, n_in=d, n_hidden=h, n_out=k, seed=seed),
-                        PARAM_NAMES)
-        _check_init_shapes(label, first, d, h, k)
-        _check_init_values(label, first)
-        again = unpack_results(label, call_student("init_params", init_params, n_in=d, n_hidden=h, n_out=k, seed=seed),
-                        PARAM_NAMES)
-        for name, a, b in zip(PARAM_NAMES, first, again):
-            if np.shape(a) != np.shape(b) or not np.array_equal(a, b):
-                raise CheckFailed(f"{label}: called twice with the same seed, it returned different {name}. "
-                                  "Hint: draw from a generator made from the seed, rng = np.random.default_rng(seed), "
-                                  "not from the global np.random state.")
-        other = unpack_results(label, call_student("init_params", init_params, n_in=d, n_hidden=h, n_out=k, seed=seed + 1),
-                        PARAM_NAMES)
-        if np.shape(other[0]) == first[0].shape and np.array_equal(other[0], first[0]):
-            raise CheckFailed(f"{label} and seed={seed + 1} returned the same W1: the seed is ignored. "
-                              "Hint: rng = np.random.default_rng(seed).")
+
+    def check_params(label: str, params: tuple, d: int, h: int, k: int) -> None:
+        _check_init_shapes(label, params, d, h, k)
+        _check_init_values(label, params)
+
+    check_seeded_init(init_params, sizes, PARAM_NAMES, check_params)
     if not hidden:
         defaults = unpack_results("init_params()", call_student("init_params", init_params), PARAM_NAMES)
         _check_init_shapes("init_params() (the defaults)", defaults, 3, 4, 1)
-    passed(f"init_params: shapes, float64, seeding and symmetry breaking right on {len(sizes)} {_scope(hidden)} "
+    passed(f"init_params: shapes, float64, seeding and symmetry breaking right on {len(sizes)} {scope_word(hidden)} "
            "size settings")
 
 
@@ -445,7 +428,7 @@ def check_forward(forward, hidden: bool = False) -> None:
                               "a2 was computed from z1 instead of a1 = sigmoid(z1)":
                                   _reference_sigmoid(z1 @ W2.T + b2)})
         count += 1
-    passed(f"forward matches torch (F.linear + sigmoid) on {count} {_scope(hidden)} inputs")
+    passed(f"forward matches torch (F.linear + sigmoid) on {count} {scope_word(hidden)} inputs")
 
 
 def _bce_cases(hidden: bool):
@@ -477,7 +460,7 @@ def check_bce_loss(bce_loss, hidden: bool = False) -> None:
                               "the y * log(a2) term is missing": float(-np.mean((1 - y) * np.log(1 - a2))),
                               f"a sum over the batch, not the mean (N = {n})": n * expected})
         count += 1
-    passed(f"bce_loss matches torch's binary_cross_entropy on {count} {_scope(hidden)} inputs")
+    passed(f"bce_loss matches torch's binary_cross_entropy on {count} {scope_word(hidden)} inputs")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -526,7 +509,7 @@ def check_backprop(backprop, hidden: bool = False) -> None:
                                                       atol=GRAD_ATOL, batch_size=n, mistakes=hints[i]))
             for i, name in enumerate(GRAD_NAMES)])
         count += 1
-    passed(f"backprop matches PyTorch autograd on {count} {_scope(hidden)} inputs (dW1, db1, dW2, db2)")
+    passed(f"backprop matches PyTorch autograd on {count} {scope_word(hidden)} inputs (dW1, db1, dW2, db2)")
 
 
 def _fd_case(hidden: bool):
@@ -562,26 +545,13 @@ def check_backprop_finite_differences(backprop, hidden: bool = False) -> None:
     label = describe_call("backprop", X=X, y=y, W1=W1, b1=b1, W2=W2, b2=b2, a1=a1, a2=a2)
     got = unpack_results(label, call_student("backprop", backprop, *_copies(X, y, W1, b1, W2, b2, a1, a2)), GRAD_NAMES)
 
-    numeric = []
-    for i in range(4):
-        trial = [p.copy() for p in params]
-
-        def loss(p, i=i, trial=trial):
-            trial[i] = p
-            return _reference_bce_loss(_reference_forward(X, *trial)[1], y)
-
-        numeric.append(numerical_gradient(loss, params[i].copy(), h=FD_STEP))
+    numeric = numerical_gradients(lambda *p: _reference_bce_loss(_reference_forward(X, *p)[1], y), params, h=FD_STEP)
     hints = _gradient_mistakes(X, y, W1, b1, W2, b2, a1, a2, numeric)
     oracle = f"centred differences (h = {FD_STEP:g})"
-    errors = {}
-
-    def one(i: int, name: str) -> None:
-        errors[name] = check_gradient(name, got[i], numeric[i], max_rel_error=FD_MAX_REL_ERROR,
-                                      oracle=oracle, batch_size=X.shape[0], mistakes=hints[i])
-
-    check_all(label, [(name, lambda i=i, name=name: one(i, name)) for i, name in enumerate(GRAD_NAMES)])
+    errors = check_gradients(label, got, numeric, GRAD_NAMES, oracle=oracle, max_rel_error=FD_MAX_REL_ERROR,
+                             batch_size=X.shape[0], mistakes=hints)
     detail = f" (largest relative error {max(errors.values()):.1e})" if hidden else ""
-    passed(f"backprop agrees with {oracle} on a {_scope(hidden)} batch of {X.shape[0]}: relative error below "
+    passed(f"backprop agrees with {oracle} on a {scope_word(hidden)} batch of {X.shape[0]}: relative error below "
            f"{FD_MAX_REL_ERROR:g} for dW1, db1, dW2, db2{detail}")
 
 
@@ -611,18 +581,6 @@ def _call_train(train, X, y, W1, b1, W2, b2, epochs, lr, **kwargs):
     return label, unpack_results(label, result, PARAM_NAMES + ("losses",))
 
 
-def _losses_array(label: str, losses: Any, epochs: int) -> np.ndarray:
-    try:
-        arr = to_numpy(losses).astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise CheckFailed(f"{label} -> losses: expected {epochs} numbers (a list or an array), got {exc}.") from None
-    if arr.size != epochs:
-        raise CheckFailed(f"{label} -> losses: expected one loss per epoch ({epochs}), got {arr.size}. "
-                          "Record the loss once per epoch, before that epoch's update.")
-    return arr.reshape(epochs)
-
-
-
 def _compare_run(label: str, got: tuple, X, y, params, epochs, lr, fit_bias: bool) -> None:
     """Compare a training run with the oracle's; on a mismatch, name the known mistake it matches.
 
@@ -646,7 +604,7 @@ def _compare_run(label: str, got: tuple, X, y, params, epochs, lr, fit_bias: boo
     bias_hint = ("the biases were not trained: with fit_bias=True, update b1 and b2 too" if fit_bias else
                  "the biases were trained although fit_bias=False: leave b1 and b2 as they are")
     ascent_hint = "the loss goes up: the update is W = W - lr * dW (a minus sign)"
-    losses = _losses_array(label, got[4], epochs)
+    losses = losses_per_epoch(label, got[4], epochs, hint="Record the loss once per epoch, before that epoch's update.")
     close_or_explain(f"{label} -> losses", losses, expected[4], lambda: {
         "losses[t] should be the loss before epoch t's update; yours are one epoch late "
         "(recorded after the update)": run("late")[4][1:],
@@ -663,7 +621,7 @@ def _compare_run(label: str, got: tuple, X, y, params, epochs, lr, fit_bias: boo
 
 
 def _runs(count: int, hidden: bool) -> str:
-    return f"{count} {_scope(hidden)} run{'s' if count != 1 else ''}"
+    return f"{count} {scope_word(hidden)} run{'s' if count != 1 else ''}"
 
 
 def check_train(train, hidden: bool = False) -> None:
