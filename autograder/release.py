@@ -76,10 +76,12 @@ def release(assignment: Assignment, *, log=print) -> None:
             f"{assignment.samples_dir.relative_to(assignment.root)}/")
 
 
-def stale_parts(assignment: Assignment, scratch: Path) -> list[str]:
-    """Why assignments/, solutions/ or the samples differ from what source/ generates (empty: fresh)."""
+def stale_parts(assignment: Assignment, released: Path) -> list[str]:
+    """Why assignments/, solutions/ or the samples differ from what source/ generates (empty: fresh).
+
+    ``released`` is a release folder freshly generated from source/ (see :func:`build_release`).
+    """
     problems = []
-    released = build_release(assignment, scratch)
     for fresh in sorted(p for p in released.rglob("*") if p.is_file()):
         rel = fresh.relative_to(released)
         committed = assignment.release_dir / rel

@@ -34,9 +34,15 @@ def _grade_as(ws: GradingWorkspace, student: str, path: Path, seed: int):
     return grade_one(ws, Submission(student, path), seed)
 
 
-def check_scores(assignment: Assignment, scratch: Path, seed: int = 12345) -> list[Finding]:
+def generated_workspace(assignment: Assignment, scratch: Path) -> GradingWorkspace:
+    """One nbgrader workspace generated from source/: the score checks grade in it, and its
+    release folder is what the committed assignments/ must match."""
     ws = GradingWorkspace(assignment, scratch)
     ws.generate()
+    return ws
+
+
+def check_scores(assignment: Assignment, ws: GradingWorkspace, seed: int = 12345) -> list[Finding]:
     findings = []
     source = _grade_as(ws, "instructor-source", assignment.source_notebook, seed)
     lost = [f"{c.grade_id}: {first_failure_line(c.output)}" for c in source.cells if not c.passed]
@@ -54,8 +60,8 @@ def check_scores(assignment: Assignment, scratch: Path, seed: int = 12345) -> li
     return findings
 
 
-def check_fresh(assignment: Assignment, scratch: Path) -> Finding:
-    problems = stale_parts(assignment, scratch)
+def check_fresh(assignment: Assignment, released: Path) -> Finding:
+    problems = stale_parts(assignment, released)
     detail = ("; ".join(problems) + ". Run `autograder release " + assignment.name + "`") if problems else \
         "assignments/, solutions/ and samples match source/"
     return Finding(assignment.name, "generated files are fresh", not problems, detail)
@@ -79,8 +85,9 @@ def validate(assignments: list[Assignment], *, log=print) -> list[Finding]:
     findings = []
     for assignment in assignments:
         with tempfile.TemporaryDirectory(prefix="validate-") as tmp:
-            new = check_scores(assignment, Path(tmp) / "grade")
-            new.append(check_fresh(assignment, Path(tmp) / "fresh"))
+            ws = generated_workspace(assignment, Path(tmp) / "ws")
+            new = check_scores(assignment, ws)
+            new.append(check_fresh(assignment, ws.release_dir))
         new.append(check_nbval(assignment))
         for f in new:
             log(f"{'✓' if f.ok else '✗'} {f.assignment}: {f.check}: {f.detail}")

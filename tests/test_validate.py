@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from autograder.course import get_assignment
-from autograder.validate import check_fresh, check_nbval, check_scores
+from autograder.validate import check_fresh, check_nbval, check_scores, generated_workspace
 
 from .conftest import ROOT, copy_course
 
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 
 def test_repository_validates(tmp_path):
     assignment = get_assignment(ROOT, "00_vectorization")
-    findings = check_scores(assignment, tmp_path / "g") + [check_fresh(assignment, tmp_path / "f"),
-                                                            check_nbval(assignment)]
+    ws = generated_workspace(assignment, tmp_path / "ws")
+    findings = check_scores(assignment, ws) + [check_fresh(assignment, ws.release_dir), check_nbval(assignment)]
     assert all(f.ok for f in findings), [f.detail for f in findings if not f.ok]
 
 
@@ -33,7 +33,8 @@ def _edit_source(course, grade_id, find, replace):
 def test_broken_solution_fails_full_marks(tmp_path):
     course = copy_course(tmp_path / "course")
     _edit_source(course, "matvec_torch", "return X @ w + b", "return X @ w")
-    findings = {f.check: f for f in check_scores(get_assignment(course, "00"), tmp_path / "g")}
+    assignment = get_assignment(course, "00")
+    findings = {f.check: f for f in check_scores(assignment, generated_workspace(assignment, tmp_path / "g"))}
     full = findings["source scores full marks"]
     assert not full.ok and "test_matvec_torch" in full.detail and "12/13" in full.detail
 
@@ -41,7 +42,8 @@ def test_broken_solution_fails_full_marks(tmp_path):
 def test_stale_assignments_are_caught(tmp_path):
     course = copy_course(tmp_path / "course")
     _edit_source(course, "dot_loop", "b + x . w with a Python loop.", "b + x . w, looping.")
-    finding = check_fresh(get_assignment(course, "00"), tmp_path / "f")
+    assignment = get_assignment(course, "00")
+    finding = check_fresh(assignment, generated_workspace(assignment, tmp_path / "f").release_dir)
     assert not finding.ok
     assert "assignments/00_vectorization/vectorization.ipynb: stale" in finding.detail
     assert "solutions/00_vectorization/vectorization.ipynb: stale" in finding.detail
@@ -55,7 +57,8 @@ def test_stub_that_earns_points_is_caught(tmp_path):
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "dot_loop")
     cell.source = cell.source.replace("raise NotImplementedError()", "return b + sum(a * c for a, c in zip(x, w))")
     nbformat.write(nb, stub)
-    findings = {f.check: f for f in check_scores(get_assignment(course, "00"), tmp_path / "g")}
+    assignment = get_assignment(course, "00")
+    findings = {f.check: f for f in check_scores(assignment, generated_workspace(assignment, tmp_path / "g"))}
     assert not findings["released stub scores 0"].ok
     assert "test_dot_loop" in findings["released stub scores 0"].detail
 

@@ -43,10 +43,9 @@ def kernel_environment(seed: int):
                 os.environ[key] = value
 
 
-def max_points(ws: GradingWorkspace) -> dict[str, float]:
-    """``{grade_id: points}`` for the assignment's test cells, in notebook order."""
-    nb = read_notebook(ws.release_notebook)
-    return {gid: float(cell.metadata["nbgrader"]["points"]) for gid, cell in grade_cells(nb).items()}
+def max_points(released: nbformat.NotebookNode) -> dict[str, float]:
+    """``{grade_id: points}`` for the test cells of the released notebook, in notebook order."""
+    return {gid: float(cell.metadata["nbgrader"]["points"]) for gid, cell in grade_cells(released).items()}
 
 
 def edited_test_cells(submitted: nbformat.NotebookNode, released: nbformat.NotebookNode) -> list[str]:
@@ -71,7 +70,8 @@ def _last_error_line(result: dict) -> str:
 def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> StudentResult:
     """Grade one submission. Never raises for a bad submission: the result carries the reason."""
     started = time.perf_counter()
-    points = max_points(ws)
+    released = read_notebook(ws.release_notebook)
+    points = max_points(released)
     result = StudentResult(submission.student, ws.assignment.name, max_score=sum(points.values()),
                            seed=seed, submission=str(submission.path or ""))
     result.cells = [CellResult(gid, 0.0, pts) for gid, pts in points.items()]
@@ -90,7 +90,6 @@ def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> Studen
     except NotebookError as exc:
         result.reason = str(exc)
         return done()
-    released = read_notebook(ws.release_notebook)
     if not grade_cells(nb) and not any("nbgrader" in c.metadata for c in nb.cells):
         result.notes.append("the notebook has no nbgrader metadata (was it copied into a new notebook?); "
                             "the test cells were restored and run anyway")
