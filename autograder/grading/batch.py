@@ -104,7 +104,8 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, seed: i
         found = [s for s in found if s.student in students]
 
     # A regrade keeps the run's gradebook and the other students' autograded notebooks.
-    base = GradingWorkspace(assignment, out / ".nbgrader", fresh=not students)
+    # The student's kernel sees neither the other submissions nor the reports.
+    base = GradingWorkspace(assignment, out / ".nbgrader", fresh=not students, hidden=(out, Path(submissions)))
     base.generate()
 
     results: list[StudentResult] = []

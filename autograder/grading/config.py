@@ -5,20 +5,23 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-CELL_TIMEOUT_S = 120  # per cell: the speed checks and the lecture benchmark fit well inside
+from .limits import Limits
 
 
-def nbgrader_config(root: Path, *, release_directory: str = "release", cell_timeout: int = CELL_TIMEOUT_S) -> Config:
+def nbgrader_config(root: Path, *, release_directory: str = "release", limits: Limits = Limits(),
+                    hidden_paths: tuple[Path, ...] = ()) -> Config:
     """nbgrader settings for a course rooted at ``root``.
 
-    * ``Execute.timeout`` is nbgrader's per-cell limit (``ExecutePreprocessor.timeout`` is ignored).
+    * ``GuardedExecute`` (our Execute) runs each notebook in a sandboxed kernel with ``limits``;
+      ``timeout`` is its per-cell limit (``ExecutePreprocessor.timeout`` is ignored by nbgrader).
+      ``hidden_paths`` are folders the kernel must not see (besides ``root`` itself).
     * Our ``StderrToStdout`` replaces ``IgnorePattern`` so that warnings never zero a test cell.
     * The gradebook lives in ``root/gradebook.db``.
     """
     from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, LimitOutput,
-                                        SaveAutoGrades)
+    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, LimitOutput, SaveAutoGrades
 
+    from .execute import GuardedExecute
     from .preprocessors import StderrToStdout
 
     c = Config()
@@ -26,9 +29,15 @@ def nbgrader_config(root: Path, *, release_directory: str = "release", cell_time
     c.CourseDirectory.course_id = "dl-course-kit"
     c.CourseDirectory.release_directory = release_directory
     c.CourseDirectory.db_url = f"sqlite:///{Path(root) / 'gradebook.db'}"
-    c.Execute.timeout = cell_timeout
-    c.Execute.interrupt_on_timeout = True
-    c.Autograde.autograde_preprocessors = [Execute, StderrToStdout, ClearMetadataPreprocessor, LimitOutput,
+    c.GuardedExecute.timeout = limits.cell_timeout_s
+    c.GuardedExecute.interrupt_on_timeout = True
+    c.GuardedExecute.notebook_timeout = limits.notebook_timeout_s
+    c.GuardedExecute.max_output_bytes = limits.output_kb * 1024
+    c.SandboxedKernelManager.memory_mb = limits.memory_mb
+    c.SandboxedKernelManager.max_processes = limits.max_processes
+    c.SandboxedKernelManager.file_mb = limits.file_mb
+    c.SandboxedKernelManager.hidden_paths = [str(p) for p in (Path(root), *hidden_paths)]
+    c.Autograde.autograde_preprocessors = [GuardedExecute, StderrToStdout, ClearMetadataPreprocessor, LimitOutput,
                                            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

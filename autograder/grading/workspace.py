@@ -21,6 +21,8 @@ import nbformat
 
 from ..course import Assignment
 from .config import nbgrader_config
+from .kernel import kit_paths
+from .limits import load_limits
 
 
 def _put_interpreter_bin_on_path() -> None:
@@ -38,9 +40,22 @@ class WorkspaceError(Exception):
     """nbgrader itself failed (not a student's notebook): the message carries nbgrader's log."""
 
 
+def course_private_paths(course_root: Path) -> list[Path]:
+    """Everything in the course repository a student's kernel has no business reading (instructor
+    notebooks, solutions, samples, tests, git history): every entry but the kit's own package
+    and Python install."""
+    kit = [p.resolve() for p in kit_paths()]
+    return [entry for entry in sorted(Path(course_root).resolve().iterdir())
+            if not any(k == entry or entry in k.parents for k in kit)]
+
+
 class GradingWorkspace:
-    def __init__(self, assignment: Assignment, path: Path, *, fresh: bool = True):
+    """``hidden``: more folders the student's kernel must not see (the TA's submissions folder,
+    the output folder); the workspace itself and the course repository are always hidden."""
+
+    def __init__(self, assignment: Assignment, path: Path, *, fresh: bool = True, hidden: tuple[Path, ...] = ()):
         self.assignment = assignment
+        self.hidden = tuple(Path(h).resolve() for h in hidden)
         self.path = Path(path).resolve()
         if fresh and self.path.exists():
             shutil.rmtree(self.path)
@@ -50,7 +65,9 @@ class GradingWorkspace:
             shutil.rmtree(source_copy)
         shutil.copytree(assignment.source_notebook.parent, source_copy,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-        self.config = nbgrader_config(self.path)
+        self.limits = load_limits(assignment.root, assignment.name)
+        self.config = nbgrader_config(self.path, limits=self.limits,
+                                      hidden_paths=(*course_private_paths(assignment.root), *self.hidden))
         self._api = None
 
     @property
@@ -109,7 +126,7 @@ class GradingWorkspace:
         for part in ("source", "release"):
             shutil.copytree(self.path / part, path / part)
         shutil.copy2(self.path / "gradebook.db", path / "gradebook.db")
-        return GradingWorkspace(self.assignment, path, fresh=False)
+        return GradingWorkspace(self.assignment, path, fresh=False, hidden=self.hidden)
 
     def gradebook(self):
         from nbgrader.api import Gradebook

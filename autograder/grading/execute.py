@@ -1,0 +1,100 @@
+"""nbgrader's Execute step, hardened: a notebook time limit, a kernel that dies, output without end.
+
+nbgrader's own Execute gives up on the whole notebook when the kernel dies, so a submission
+that segfaults in its last cell would score 0 for everything. Here the cells that ran keep
+their outputs (and so their points); the cell that killed the kernel, and every cell after it,
+get an error output that says why, and score 0.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import time
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Int
+
+from .kernel import SandboxedKernelManager
+from .limits import Limits
+
+_DEFAULTS = Limits()
+
+
+def error_output(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def why_the_kernel_died(status: int | None, memory_mb: int) -> str:
+    """A reason a student can act on, from the kernel process's exit status."""
+    if status is None:
+        return "the kernel stopped responding"
+    if status < 0:
+        sig = signal.Signals(-status).name if -status in signal.valid_signals() else f"signal {-status}"
+        if sig == "SIGKILL":
+            return f"the kernel was killed (SIGKILL): most often it ran out of memory (limit {memory_mb} MB)"
+        if sig == "SIGSEGV":
+            return "the kernel crashed with a segmentation fault (SIGSEGV)"
+        if sig == "SIGABRT":
+            return "the kernel aborted (SIGABRT)"
+        return f"the kernel was stopped by {sig}"
+    return f"the kernel exited with status {status} (os._exit or a crash in native code)"
+
+
+class GuardedExecute(Execute):
+    notebook_timeout = Int(_DEFAULTS.notebook_timeout_s, help="seconds for the whole notebook").tag(config=True)
+    max_output_bytes = Int(_DEFAULTS.output_kb * 1024, help="output one cell may keep").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(*args, **kwargs)
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._deadline = time.monotonic() + self.notebook_timeout
+        self._stopped_because = ""
+        self._cell_timeout = self.timeout
+        self._output_bytes = {}
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        if self._stopped_because:
+            cell.outputs = [error_output("NotRun", f"this cell did not run: {self._stopped_because}")]
+            return cell, resources
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 1:
+            self._stopped_because = f"the notebook ran past its time limit of {self.notebook_timeout} s"
+            return self.preprocess_cell(cell, resources, index)
+        self.timeout = max(1, min(self._cell_timeout, math.floor(remaining)))
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            reason = why_the_kernel_died(self.km.kernel_exit_status() if hasattr(self.km, "kernel_exit_status")
+                                         else None, getattr(self.km, "memory_mb", 0))
+            cell.outputs.append(error_output("KernelDied", f"{reason}, while running this cell"))
+            self._stopped_because = f"{reason} in an earlier cell"
+            return cell, resources
+        except CellTimeoutError:
+            # It ran past the limit and ignored the interrupt: later cells would only wait on it.
+            if hasattr(self.km, "kill_leftovers"):
+                self.km.kill_leftovers()
+            cell.outputs.append(error_output(
+                "CellTimeoutError", f"this cell ran past {self.timeout} s and ignored the interrupt; the kernel was stopped"))
+            self._stopped_because = "an earlier cell ran past its time limit and could not be interrupted"
+            return cell, resources
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep at most ``max_output_bytes`` of one cell's output; say where it was cut."""
+        used = self._output_bytes.get(cell_index, 0)
+        if used > self.max_output_bytes:
+            return None
+        content = msg.get("content", {})
+        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in content.get("data", {}).values())
+        self._output_bytes[cell_index] = used + size
+        if used + size > self.max_output_bytes:
+            outs.append(NotebookNode(output_type="stream", name="stdout",
+                                     text=f"\n[output cut: this cell printed more than {self.max_output_bytes // 1024} KB]\n"))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
