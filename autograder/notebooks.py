@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import nbformat
@@ -36,17 +37,34 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise NotebookError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    if not isinstance(data, dict) or "cells" not in data:
-        raise NotebookError(f"{path}: JSON, but not a notebook (no 'cells')")
+    if not isinstance(data, dict):
+        raise NotebookError(f"{path}: JSON, but not a notebook")
     major = data.get("nbformat")
     if major != 4:
         raise NotebookError(f"{path}: nbformat {major}; this course needs nbformat 4 (save it from Jupyter 4 or later)")
+    if not isinstance(data.get("cells"), list):
+        raise NotebookError(f"{path}: JSON, but not a notebook (no list of 'cells')")
+    if not data["cells"]:
+        raise NotebookError(f"{path}: the notebook has no cells")
+    _reject_duplicates(path, data["cells"])
     try:
         nb = nbformat.reads(text, as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # noqa: BLE001 - nbformat raises several types
         raise NotebookError(f"{path}: not a valid notebook ({str(exc).splitlines()[0]})") from None
     return nb
+
+
+def _reject_duplicates(path: Path, cells: list) -> None:
+    """Two cells with one id (or one nbgrader grade_id): nbformat would quietly rename one, and
+    nbgrader could then restore or score the wrong cell, so such a file is refused."""
+    for what, ids in (("cell id", [c.get("id") for c in cells if isinstance(c, dict) and c.get("id")]),
+                      ("nbgrader grade_id", [nbgrader_meta(c).get("grade_id") for c in cells
+                                             if isinstance(c, dict) and nbgrader_meta(c).get("grade_id")])):
+        twice = sorted(str(i) for i, n in Counter(ids).items() if n > 1)
+        if twice:
+            raise NotebookError(f"{path}: duplicated {what} {', '.join(twice)} "
+                                "(cells copied by editing the file?); re-save the notebook from Jupyter")
 
 
 def nbgrader_meta(cell) -> dict:

@@ -90,9 +90,12 @@ def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> Studen
     except NotebookError as exc:
         result.reason = str(exc)
         return done()
-    if not grade_cells(nb) and not any("nbgrader" in c.metadata for c in nb.cells):
-        result.notes.append("the notebook has no nbgrader metadata (was it copied into a new notebook?); "
-                            "the test cells were restored and run anyway")
+    if not any("nbgrader" in c.metadata for c in nb.cells):
+        # Without the metadata nothing ties a cell to a question: nbgrader cannot tell answers
+        # from tests, so the file is refused rather than guessed at.
+        result.reason = (f"{submission.path}: no cell has nbgrader metadata (was it copied into a new notebook?); "
+                         "paste the answers into the released notebook and submit that")
+        return done()
     result.notes += edited_test_cells(nb, released)
 
     ws.submit(submission.student, nb)

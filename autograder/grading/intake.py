@@ -57,8 +57,10 @@ def find_submissions(folder: Path, assignment: Assignment) -> list[Submission]:
         if expected in notebooks:
             found[entry.name] = Submission(entry.name, expected)
         elif len(notebooks) == 1:
-            found[entry.name] = Submission(entry.name, notebooks[0],
-                                           note=f"notebook was renamed to {notebooks[0].name}; graded as {expected.name}")
+            # nbgrader only grades the released name; a renamed file may be a scratch copy.
+            found[entry.name] = Submission(entry.name, None,
+                                           problem=f"{notebooks[0]}: the notebook was renamed; expected {expected.name} "
+                                                   "(rename it back and resubmit, or move it there to grade it)")
         elif not notebooks:
             others = ", ".join(p.name for p in sorted(adir.iterdir())[:5]) or "nothing"
             found[entry.name] = Submission(entry.name, None, problem=f"{adir}: no .ipynb file (found {others})")

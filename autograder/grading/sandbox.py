@@ -85,10 +85,39 @@ def hide(path: Path) -> None:
         _mount("/dev/null", str(path), None, MS_BIND)
 
 
-def isolate(hidden: list[Path], reachable: list[Path]) -> None:
-    """New mount and network namespaces; the reachable paths opened up, the hidden ones covered."""
+def private_tmp(keep: list[Path]) -> None:
+    """Give the kernel fresh, empty /tmp, /var/tmp and /dev/shm, keeping only the entries of /tmp
+    that ``keep`` lies in (its scratch folder; the course itself when it was cloned into /tmp).
+    Other users' files in /tmp (other graders' copies, anyone's downloads) are gone from view."""
+    kept = {}
+    for path in keep:
+        path = path.resolve()
+        if path.parts[:2] == ("/", "tmp") and len(path.parts) > 2:
+            top = Path("/tmp", path.parts[2])
+            if top not in kept:
+                kept[top] = os.open(top, os.O_PATH)
+    try:
+        for shared in ("/var/tmp", "/dev/shm"):
+            if os.path.isdir(shared):
+                _mount("tmpfs", shared, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+        _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+        for top, fd in kept.items():
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                top.mkdir()
+            else:
+                top.touch()
+            _mount(f"/proc/self/fd/{fd}", str(top), None, MS_BIND | MS_REC)
+    finally:
+        for fd in kept.values():
+            os.close(fd)
+
+
+def isolate(hidden: list[Path], reachable: list[Path], scratch: Path) -> None:
+    """New mount and network namespaces; a private /tmp; the reachable paths opened up, the hidden
+    ones covered."""
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below leaks back to the grader
+    private_tmp([*reachable, scratch])
     for path in reachable:
         make_reachable(path)
     keep = [p.resolve() for p in reachable]
@@ -163,12 +192,18 @@ def main(argv: list[str] | None = None) -> None:
         private.write_bytes(args.connection_file.read_bytes())
         command = [str(private) if part == str(args.connection_file) else part for part in command]
     if args.uid is not None:
-        isolate(args.hide, args.reach)
+        isolate(args.hide, args.reach, args.scratch)
         for folder in (args.scratch, home):
             os.chown(folder, args.uid, args.uid)
         if args.connection_file is not None:
             os.chown(private, args.uid, args.uid)
         become(args.uid)
+    # The kernel's own stdout/stderr (not cell output) go to a log in its folder, never to the
+    # TA's terminal: a flood of os.write(2, ...) must not bury the progress bar.
+    log = os.open(home / "kernel.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
     apply_limits(args.memory_mb, args.max_processes, args.file_mb)
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
     os.environ.update(HOME=str(home), TMPDIR=str(home), MPLCONFIGDIR=str(home / ".matplotlib"),

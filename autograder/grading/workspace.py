@@ -45,8 +45,22 @@ def course_private_paths(course_root: Path) -> list[Path]:
     notebooks, solutions, samples, tests, git history): every entry but the kit's own package
     and Python install."""
     kit = [p.resolve() for p in kit_paths()]
-    return [entry for entry in sorted(Path(course_root).resolve().iterdir())
+    roots = {Path(course_root).resolve()}
+    checkout = kit_checkout()
+    if checkout is not None:  # the kit runs from a course checkout: its instructor files too
+        roots.add(checkout)
+    return [entry for root in sorted(roots) for entry in sorted(root.iterdir())
             if not any(k == entry or entry in k.parents for k in kit)]
+
+
+def kit_checkout() -> Path | None:
+    """The course repository the ``autograder`` package was imported from, if it was (an editable install)."""
+    import autograder
+    from ..course import CourseError, find_course_root
+    try:
+        return find_course_root(Path(autograder.__file__).resolve().parent)
+    except CourseError:
+        return None
 
 
 class GradingWorkspace:
