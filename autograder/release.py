@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -45,11 +46,16 @@ def solution_notebook(assignment: Assignment) -> nbformat.NotebookNode:
 
 def execute_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: int = SOLUTION_CELL_TIMEOUT_S,
                      allow_errors: bool = False) -> nbformat.NotebookNode:
-    """Run every cell in a fresh kernel started in ``cwd``; return the notebook with outputs."""
+    """Run every cell in a fresh kernel started in ``cwd``; return the notebook with outputs.
+
+    The kernel gets one BLAS/OpenMP thread, as grading kernels do: the posted timing tables then
+    show what the graded checks see, not threads fighting over a busy machine's cores."""
     from nbclient import NotebookClient
+
+    from .grading.engine import KERNEL_THREADS
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd)}})
-    client.execute()
+    client.execute(env={**os.environ, **KERNEL_THREADS})
     return nb
 
 

@@ -8,6 +8,7 @@ For each assignment, four things must hold:
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .course import Assignment
-from .grading.engine import grade_one
+from .grading.engine import KERNEL_THREADS, grade_one
 from .grading.intake import Submission
 from .grading.reports import first_failure_line
 from .grading.workspace import GradingWorkspace
@@ -71,7 +72,8 @@ def check_nbval(assignment: Assignment) -> Finding:
     if not assignment.solution_notebook.is_file():
         return Finding(assignment.name, "nbval on solutions", False, f"{assignment.solution_notebook} is missing")
     proc = subprocess.run([sys.executable, "-m", "pytest", "--nbval", "-q", "-p", "no:cacheprovider",
-                           str(assignment.solution_notebook)], cwd=assignment.root, capture_output=True, text=True)
+                           str(assignment.solution_notebook)], cwd=assignment.root, capture_output=True, text=True,
+                          env={**os.environ, **KERNEL_THREADS})  # as release executed them
     tail = [ln for ln in proc.stdout.splitlines() if ln.strip()][-1:] or ["(no output)"]
     detail = tail[0]
     if proc.returncode != 0:

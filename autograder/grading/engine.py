@@ -16,6 +16,7 @@ import nbformat
 
 from ..notebooks import NotebookError, cell_output_text, grade_cells, read_notebook
 from ..seeds import SEED_ENV
+from . import execute
 from .intake import Submission
 from .results import CellResult, StudentResult
 from .workspace import GradingWorkspace
@@ -99,8 +100,10 @@ def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> Studen
     result.notes += edited_test_cells(nb, released)
 
     ws.submit(submission.student, nb)
+    execute.last_execution_seconds = 0.0
     with kernel_environment(seed):
         outcome = ws.autograde(submission.student)
+    result.execution_seconds = execute.last_execution_seconds
     if not outcome.get("success"):
         result.reason = f"nbgrader could not grade {submission.path}: {_last_error_line(outcome)}"
         return done()

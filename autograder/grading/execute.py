@@ -21,6 +21,10 @@ from .limits import Limits
 
 _DEFAULTS = Limits()
 
+# Seconds the last notebook took to run in this process, kernel start to shutdown (the engine
+# reads it after nbgrader returns, to tell execution from grading overhead).
+last_execution_seconds = 0.0
+
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
@@ -55,7 +59,12 @@ class GuardedExecute(Execute):
         self._stopped_because = ""
         self._cell_timeout = self.timeout
         self._output_bytes = {}
-        return super().preprocess(nb, resources, km)
+        global last_execution_seconds
+        started = time.perf_counter()
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            last_execution_seconds = time.perf_counter() - started
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():

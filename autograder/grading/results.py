@@ -29,7 +29,8 @@ class StudentResult:
     reason: str = ""
     notes: list[str] = field(default_factory=list)
     submission: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0            # all of grade_one
+    execution_seconds: float = 0.0  # of which running the notebook (kernel start to shutdown)
 
     @property
     def score(self) -> float:
