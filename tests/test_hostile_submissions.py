@@ -6,6 +6,7 @@ change anyone else's row: the honest samples mixed into the batch score what the
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,10 @@ def corpus(tmp_path_factory):
     from .hostile.corpus import grade_corpus
     work = tmp_path_factory.mktemp("hostile")
     graded, honest = grade_corpus(work, ROOT, jobs=2)
+    table = os.environ.get("AUTOGRADER_HOSTILE_TABLE")  # where to write the README's table, if wanted
+    if table:
+        from .hostile.corpus import markdown_table
+        Path(table).write_text(markdown_table(list(graded.values())) + "\n", encoding="utf-8")
     return work, graded, honest
 
 

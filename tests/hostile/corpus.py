@@ -24,7 +24,7 @@ CASES = Path(__file__).with_name("cases.toml")
 
 # Tight limits so the runaway cases cost seconds, not minutes; generous enough for the honest work.
 TEST_LIMITS = """[limits]
-cell_timeout_s = 20
+cell_timeout_s = 30
 notebook_timeout_s = 300
 memory_mb = 3072
 max_processes = 64
