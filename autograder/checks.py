@@ -115,6 +115,8 @@ def _value_hints(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float
     """Names of known mistakes that explain ``got``. Shapes already agree unless noted."""
     def close(a, b) -> bool:
         a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if a.size == 1 and b.size == 1:  # got and expected were compared as scalars: so are candidates
+            a, b = a.reshape(()), b.reshape(())
         return a.shape == b.shape and bool(np.allclose(a, b, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9)))
 
     hints = []

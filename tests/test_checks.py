@@ -375,6 +375,12 @@ class TestCheckCloseMessages:
         msg = failure(check_close, "matvec", X @ -w + b, expected, mistakes=mistakes)
         assert "hint: w is negated" in msg and "bias" not in msg
 
+    def test_custom_mistakes_hint_single_element_results(self):
+        # got and expected of shape (1,) are compared as scalars; the candidates must be too
+        expected = np.array([0.8])
+        msg = failure(check_close, "scale", np.array([0.4]), expected, mistakes={"clipped per tensor": np.array([0.4])})
+        assert "hint: clipped per tensor" in msg
+
     def test_custom_mistake_replaces_generic_hints(self, expected):
         msg = failure(check_close, "f", -expected, expected, mistakes={"you negated the loss": -expected})
         assert "hint: you negated the loss" in msg and "sign is flipped" not in msg
