@@ -101,15 +101,20 @@ def _reference_momentum(w, dw, state, lr, beta=0.9):
     return _momentum_formula(w, dw, state, lr, beta)
 
 
+def _root_mean_square_denominator(s, eps, variant=""):
+    """np.sqrt(s) + eps, the denominator of AdaGrad, RMSProp and Adam; variants name mistakes:
+    "eps_inside" (np.sqrt(s + eps)), "no_sqrt" (s + eps)."""
+    if variant == "eps_inside":
+        return np.sqrt(s + eps)
+    if variant == "no_sqrt":
+        return s + eps
+    return np.sqrt(s) + eps
+
+
 def _adagrad_formula(w, dw, state, lr, eps=1e-10, variant=""):
     """AdaGrad; variants: "eps_inside" (sqrt(s + eps)), "no_sqrt" (dw / (s + eps))."""
     s = state.get("s", np.zeros_like(w)) + dw * dw
-    if variant == "eps_inside":
-        denom = np.sqrt(s + eps)
-    elif variant == "no_sqrt":
-        denom = s + eps
-    else:
-        denom = np.sqrt(s) + eps
+    denom = _root_mean_square_denominator(s, eps, variant)
     return w - lr * dw / denom, {**state, "s": s}
 
 
@@ -121,12 +126,7 @@ def _rmsprop_formula(w, dw, state, lr, beta=0.99, eps=1e-8, variant=""):
     """RMSProp; variants: "eps_inside", "swapped" (s = (1 - beta) s + beta dw^2), "no_sqrt"."""
     s_old = state.get("s", np.zeros_like(w))
     s = (1 - beta) * s_old + beta * dw * dw if variant == "swapped" else beta * s_old + (1 - beta) * dw * dw
-    if variant == "eps_inside":
-        denom = np.sqrt(s + eps)
-    elif variant == "no_sqrt":
-        denom = s + eps
-    else:
-        denom = np.sqrt(s) + eps
+    denom = _root_mean_square_denominator(s, eps, variant)
     return w - lr * dw / denom, {**state, "s": s}
 
 
@@ -144,7 +144,7 @@ def _adam_formula(w, dw, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, variant=""
     tc = 1 if variant == "t_fixed" else t
     m_hat = m if variant in ("no_bias_correction", "v_only") else m / (1 - beta1 ** tc)
     v_hat = v if variant in ("no_bias_correction", "m_only") else v / (1 - beta2 ** tc)
-    denom = np.sqrt(v_hat + eps) if variant == "eps_inside" else np.sqrt(v_hat) + eps
+    denom = _root_mean_square_denominator(v_hat, eps, variant)
     return w - lr * m_hat / denom, {**state, "t": t, "m": m, "v": v}
 
 
