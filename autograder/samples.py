@@ -88,21 +88,26 @@ def filled_in(release_nb, source_nb):
     return nb
 
 
+def apply_edits(nb, edits, where: str) -> None:
+    """Apply each :class:`Edit` to ``nb`` in place; ``where`` starts the error message."""
+    cells = cells_by_id(nb)
+    for edit in edits:
+        if edit.cell not in cells:
+            raise CourseError(f"{where}: no cell with grade_id {edit.cell!r}")
+        cell = cells[edit.cell]
+        count = cell.source.count(edit.find)
+        if count != 1:
+            raise CourseError(f"{where}: {edit.find!r} occurs {count} times in cell "
+                              f"{edit.cell!r} (must be exactly once; has the source changed?)")
+        cell.source = cell.source.replace(edit.find, edit.replace)
+
+
 def build_sample(spec: SampleSpec, release_nb, source_nb, where: str = ""):
     """One sample submission as a notebook (outputs empty, as if saved after editing)."""
     if spec.base not in ("solution", "release"):
         raise CourseError(f"{where}sample {spec.student}: base must be 'solution' or 'release', not {spec.base!r}")
     nb = filled_in(release_nb, source_nb) if spec.base == "solution" else copy.deepcopy(release_nb)
-    cells = cells_by_id(nb)
-    for edit in spec.edits:
-        if edit.cell not in cells:
-            raise CourseError(f"{where}sample {spec.student}: no cell with grade_id {edit.cell!r}")
-        cell = cells[edit.cell]
-        count = cell.source.count(edit.find)
-        if count != 1:
-            raise CourseError(f"{where}sample {spec.student}: {edit.find!r} occurs {count} times in cell "
-                              f"{edit.cell!r} (must be exactly once; has the source changed?)")
-        cell.source = cell.source.replace(edit.find, edit.replace)
+    apply_edits(nb, spec.edits, f"{where}sample {spec.student}")
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None

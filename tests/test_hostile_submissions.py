@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 
 from autograder.course import get_assignment
-from autograder.grading.kernel import isolation_available
+from autograder.grading.kernel import PRIVATE_UIDS, isolation_available
 from autograder.grading.record import gradebook_scores
 from autograder.grading.workspace import GradingWorkspace
 
-from .conftest import ROOT
 from .hostile.corpus import load_cases
 
 pytestmark = pytest.mark.slow
@@ -27,7 +26,7 @@ CASES = load_cases()
 def corpus(tmp_path_factory):
     from .hostile.corpus import grade_corpus
     work = tmp_path_factory.mktemp("hostile")
-    graded, honest = grade_corpus(work, ROOT, jobs=2)
+    graded, honest = grade_corpus(work, jobs=2)
     table = os.environ.get("AUTOGRADER_HOSTILE_TABLE")  # where to write the README's table, if wanted
     if table:
         from .hostile.corpus import markdown_table
@@ -83,7 +82,7 @@ def test_the_course_is_intact_and_nothing_is_left_running(corpus):
     for name in ("source", "solutions", "examples", "assignments"):
         assert any((work / "course" / name).iterdir()), f"{name}/ was emptied"
     if isolation_available():
-        leftovers = [p for p in os.listdir("/proc") if p.isdigit() and _uid(p) >= 100000]
+        leftovers = [p for p in os.listdir("/proc") if p.isdigit() and _uid(p) in PRIVATE_UIDS]
         assert not leftovers, f"processes of sandbox users still running: {leftovers}"
 
 

@@ -23,8 +23,12 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Int, List, Unicode
 
 from .limits import Limits
+from .sandbox import pids_of_user
 
 _DEFAULTS = Limits()
+
+# Each sandboxed kernel gets a user id drawn from here, one no account on the machine uses.
+PRIVATE_UIDS = range(100000, 900000)
 
 
 def isolation_available() -> bool:
@@ -50,18 +54,6 @@ def _matplotlib_font_cache() -> list[Path]:
     return found
 
 
-def _pids_of_user(uid: int) -> list[int]:
-    pids = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if os.stat(entry.path).st_uid == uid:
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
-
-
 class SandboxedKernelManager(AsyncKernelManager):
     memory_mb = Int(_DEFAULTS.memory_mb, help="address-space limit of the kernel").tag(config=True)
     max_processes = Int(_DEFAULTS.max_processes, help="processes and threads the kernel may run").tag(config=True)
@@ -78,7 +70,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         for cache in _matplotlib_font_cache():
             shutil.copy2(cache, self.scratch / "home" / ".matplotlib" / cache.name)
         if self.isolate and isolation_available():
-            self.sandbox_uid = 100000 + secrets.randbelow(800000)
+            self.sandbox_uid = PRIVATE_UIDS.start + secrets.randbelow(len(PRIVATE_UIDS))
             os.chmod(self.scratch, 0o711)
             # No network inside: the channels are Unix sockets the kernel creates in its folder.
             self.transport = "ipc"
@@ -105,7 +97,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     def kill_leftovers(self) -> None:
         """Kill everything the kernel started: all processes of its user id, or its process group."""
         if self.sandbox_uid is not None:
-            for pid in _pids_of_user(self.sandbox_uid):
+            for pid in pids_of_user(self.sandbox_uid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:

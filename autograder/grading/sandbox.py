@@ -52,6 +52,15 @@ def _others_can_enter(folder: Path) -> bool:
     return bool(folder.stat().st_mode & stat.S_IXOTH)
 
 
+def _bind_back(fd: int, target: Path) -> None:
+    """Mount the file or folder held open as ``fd`` (taken before a tmpfs covered it) at ``target``."""
+    if os.path.isdir(f"/proc/self/fd/{fd}"):
+        target.mkdir()
+    else:
+        target.touch()
+    _mount(f"/proc/self/fd/{fd}", str(target), None, MS_BIND | MS_REC)
+
+
 def make_reachable(path: Path) -> None:
     """Let an unprivileged user walk down to ``path`` (the Python install, the kit's package).
 
@@ -68,11 +77,7 @@ def make_reachable(path: Path) -> None:
         try:
             _mount("tmpfs", str(folder), "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
             target = folder / child
-            if os.path.isdir(f"/proc/self/fd/{fd}"):
-                target.mkdir()
-            else:
-                target.touch()
-            _mount(f"/proc/self/fd/{fd}", str(target), None, MS_BIND | MS_REC)
+            _bind_back(fd, target)
         finally:
             os.close(fd)
 
@@ -102,11 +107,7 @@ def private_tmp(keep: list[Path]) -> None:
                 _mount("tmpfs", shared, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
         _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
         for top, fd in kept.items():
-            if os.path.isdir(f"/proc/self/fd/{fd}"):
-                top.mkdir()
-            else:
-                top.touch()
-            _mount(f"/proc/self/fd/{fd}", str(top), None, MS_BIND | MS_REC)
+            _bind_back(fd, top)
     finally:
         for fd in kept.values():
             os.close(fd)
@@ -135,15 +136,17 @@ def become(uid: int) -> None:
     os.setuid(uid)
 
 
-def processes_of(uid: int) -> int:
-    count = 0
+def pids_of_user(uid: int) -> list[int]:
+    """Every running process of ``uid`` (the grader kills a kernel's leftovers with it)."""
+    pids = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
-                count += os.stat(entry.path).st_uid == uid
+                if os.stat(entry.path).st_uid == uid:
+                    pids.append(int(entry.name))
             except OSError:
                 pass
-    return count
+    return pids
 
 
 def apply_limits(memory_mb: int, max_processes: int, file_mb: int) -> None:
@@ -158,7 +161,7 @@ def apply_limits(memory_mb: int, max_processes: int, file_mb: int) -> None:
     # RLIMIT_NPROC counts every process of the user; for a shared uid, allow what already runs.
     uid = os.getuid()
     if uid != 0:
-        set_limit(resource.RLIMIT_NPROC, max_processes + (processes_of(uid) if uid < 60000 else 0))
+        set_limit(resource.RLIMIT_NPROC, max_processes + (len(pids_of_user(uid)) if uid < 60000 else 0))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

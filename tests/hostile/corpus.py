@@ -17,8 +17,8 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import Assignment, get_assignment
-from autograder.notebooks import cells_by_id, nbgrader_meta
-from autograder.samples import sample_path
+from autograder.notebooks import nbgrader_meta
+from autograder.samples import Edit, apply_edits, sample_path
 
 CASES = Path(__file__).with_name("cases.toml")
 
@@ -59,11 +59,7 @@ def load_cases() -> list[Case]:
 
 def _edited(nb, case: Case):
     nb = copy.deepcopy(nb)
-    cells = cells_by_id(nb)
-    for edit in case.edits:
-        cell = cells[edit["cell"]]
-        assert cell.source.count(edit["find"]) == 1, f"{case.name}: {edit['find']!r} not found once in {edit['cell']}"
-        cell.source = cell.source.replace(edit["find"], edit["replace"])
+    apply_edits(nb, [Edit(**e) for e in case.edits], f"{CASES.name}: case {case.name}")
     if case.insert:
         at = next(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade_id") == case.insert["before"])
         nb.cells.insert(at, nbformat.v4.new_code_cell(case.insert["code"].strip("\n")))
@@ -116,11 +112,10 @@ def build(case: Case, course_root: Path, subs: Path) -> None:
         nbformat.write(_edited(nbformat.read(good, as_version=4), case), folder / good.name)
 
 
-def prepare_course(dst: Path, source_root: Path) -> Path:
+def prepare_course(dst: Path) -> Path:
     """A copy of the course with the corpus's tight limits in course.toml."""
-    for name in ("source", "assignments", "solutions", "examples"):
-        shutil.copytree(source_root / name, dst / name)
-    shutil.copy(source_root / "nbgrader_config.py", dst / "nbgrader_config.py")
+    from tests.conftest import copy_course
+    copy_course(dst)
     (dst / "course.toml").write_text(TEST_LIMITS)
     return dst
 
@@ -161,12 +156,12 @@ def markdown_table(graded: list[Graded]) -> str:
     return "\n".join(lines)
 
 
-def grade_corpus(work: Path, source_root: Path, jobs: int = 2, seed: int = 2024) -> tuple[dict, dict]:
+def grade_corpus(work: Path, jobs: int = 2, seed: int = 2024) -> tuple[dict, dict]:
     """Grade every case (and honest copies) per assignment; ``({case: Graded}, {assignment: [honest results]})``."""
     from autograder.grading.batch import grade_batch
     from autograder.notebooks import cell_output_text, read_notebook
 
-    course = prepare_course(work / "course", source_root)
+    course = prepare_course(work / "course")
     cases = load_cases()
     graded, honest = {}, {}
     for name in sorted({c.assignment for c in cases}):
@@ -193,5 +188,5 @@ def grade_corpus(work: Path, source_root: Path, jobs: int = 2, seed: int = 2024)
 if __name__ == "__main__":
     import tempfile
     with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
-        results, _ = grade_corpus(Path(tmp), Path(__file__).resolve().parents[2])
+        results, _ = grade_corpus(Path(tmp))
         print(markdown_table(list(results.values())))
