@@ -31,6 +31,12 @@ def grading_seed() -> int:
     return seed
 
 
+def forget_announcement() -> None:
+    """Print the seed again on the next hidden check: a grading process runs many notebooks,
+    and each one's feedback must say which seed it was graded with."""
+    _announced.clear()
+
+
 def hidden_rng(label: str) -> np.random.Generator:
     """A generator for one hidden check, derived from the grading seed and the check's label.
 

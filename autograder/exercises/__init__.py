@@ -23,6 +23,7 @@ import numpy as np
 from .. import notebook_display
 from ..checks import CheckFailed, check_close, describe_shape, to_numpy
 from ..gradcheck import check_gradient
+from ..grading.remote import is_remote
 
 notebook_display.install()
 
@@ -50,7 +51,10 @@ def call_student(name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
 
 
 def global_names_used(fn: Callable) -> set[str]:
-    """The global names a function (and functions nested in it) refers to."""
+    """The global names a function (and functions nested in it) refers to; for a class in the
+    student's kernel, those of all its functions."""
+    if is_remote(fn):
+        return fn._session.names(fn)
     names: set[str] = set()
     stack = [getattr(fn, "__code__", None)]
     while stack:
@@ -79,8 +83,13 @@ def functions_swapped_in(fn: Callable, parts: dict[str, Callable]):
 
     ``fn`` is a student's function, so its globals are the notebook's namespace: a student's
     ``train`` then calls the kit's ``backprop``, and one mistake costs only its own part. The
-    student's functions are put back afterwards, even when the block raises.
+    student's functions are put back afterwards, even when the block raises. For a function in
+    the student's kernel (grading), the swap happens there, around each call the block makes.
     """
+    if is_remote(fn):
+        with fn._session.swapped(parts):
+            yield
+        return
     namespace = getattr(fn, "__globals__", None)
     if not isinstance(namespace, dict):
         yield

@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from ..checks import CheckFailed, check_close, check_unchanged, describe_shape, expect_raises, to_numpy
 from ..gradcheck import numerical_gradients, torch_gradients
 from ..seeds import hidden_rng
+from ..grading.remote import is_remote, repeatable, run_in_kernel
 from ..timing import Implementation, cuda_available, judge_speedup, time_side_by_side, torch_threads
 from ..torch_trace import record_torch_ops
 from . import (call_student, check_all, check_gradients, functions_swapped_in, global_names_used, linspace_grid,
@@ -935,7 +936,7 @@ def check_attention_speed(attention_torch) -> None:
     with torch_threads(1):
         table = time_side_by_side([
             Implementation("python loop", lambda: _reference_attention_loop(*args)),
-            Implementation("attention_torch", lambda: attention_torch(*args)),
+            Implementation("attention_torch", repeatable(attention_torch, *args)),
         ], baseline="python loop", rounds=7, max_seconds_each=1.0)
     ratio = judge_speedup("attention_torch", table, fast="attention_torch", slow="python loop",
                           threshold=SPEEDUP_THRESHOLD)
@@ -949,6 +950,8 @@ def check_attention_speed(attention_torch) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def _class_functions(cls) -> list[Callable]:
+    if is_remote(cls):
+        return [cls] if cls.remote_kind == "class" else []  # global_names_used covers a class's functions there
     return [f for f in vars(cls).values() if callable(f) and hasattr(f, "__code__")] if isinstance(cls, type) else []
 
 
@@ -977,11 +980,16 @@ def _build(MultiHeadAttention, E: int, h: int):
     return label, module
 
 
+def _structure(MultiHeadAttention, E: int, h: int) -> None:
+    """Runs where the class lives (the kernel, when grading): CheckFailed unless it builds as it should."""
+    _build(MultiHeadAttention, E, h)
+
+
 def check_mha_structure(MultiHeadAttention) -> None:
     """``MultiHeadAttention(embed_dim, num_heads)`` is an ``nn.Module`` whose ``q_proj``, ``k_proj``,
     ``v_proj`` and ``out_proj`` are ``nn.Linear(E, E)`` with bias, and that has no other parameters."""
     for E, h in ((8, 2), (6, 1), (12, 4)):
-        _build(MultiHeadAttention, E, h)
+        run_in_kernel(_structure, MultiHeadAttention, E, h)
     passed("MultiHeadAttention: an nn.Module with q_proj, k_proj, v_proj, out_proj as nn.Linear(E, E) with bias, "
            "and no other parameters")
 
@@ -1084,14 +1092,26 @@ def _mha_cases(hidden: bool, masked: bool):
         yield 6, 1, 1, 2, 3, None, False, 3
 
 
+def _mha_run(MultiHeadAttention, E: int, h: int, params: dict, query, key, value, keep) -> tuple:
+    """Runs where the class lives (the kernel, when grading): build ``MultiHeadAttention(E, h)``, load
+    ``params``, and call it on ``(query, key, value)`` (with ``attn_mask=keep`` when given) with the
+    kit's attention_torch. Returns ``(label, result)``."""
+    label, module = _build(MultiHeadAttention, E, h)
+    _load(module, params)
+    forward = getattr(type(module), "forward", None)
+    if forward is torch.nn.Module.forward:  # no forward of its own: nothing of the notebook's to swap into
+        forward = None
+    with functions_swapped_in(forward, REFERENCE_TORCH):
+        kwargs = {} if keep is None else {"attn_mask": keep}
+        return label, call_student("MultiHeadAttention.forward", module, query, key, value, **kwargs)
+
+
 def _check_mha(MultiHeadAttention, hidden: bool, masked: bool) -> int:
     _forbid("MultiHeadAttention", *_class_functions(MultiHeadAttention))
     count = 0
     for E, h, B, L, S, mask, self_attention, seed in _mha_cases(hidden, masked):
         mha = _torch_mha(E, h, seed)
         params = _mha_params(mha)
-        label, module = _build(MultiHeadAttention, E, h)
-        _load(module, params)
         gen = torch.Generator().manual_seed(seed)
         query = torch.randn(B, L, E, generator=gen)
         key = query if self_attention else torch.randn(B, S, E, generator=gen)
@@ -1100,14 +1120,9 @@ def _check_mha(MultiHeadAttention, hidden: bool, masked: bool) -> int:
         exp_out, exp_w = mha(query, key, value, attn_mask=None if keep is None else ~keep, need_weights=True,
                              average_attn_weights=True)
         kind = "self-attention" if self_attention else "attention"
+        label, result = run_in_kernel(_mha_run, MultiHeadAttention, E, h, params, query, key, value, keep)
         label = (f"{label}(query {describe_shape(query)}, key {describe_shape(key)}, value {describe_shape(value)}"
                  + (f", {_describe_mask(mask)}" if mask is not None else "") + f") [{kind}]")
-        forward = getattr(type(module), "forward", None)
-        if forward is torch.nn.Module.forward:  # no forward of its own: nothing of the notebook's to swap into
-            forward = None
-        with functions_swapped_in(forward, REFERENCE_TORCH):
-            kwargs = {} if keep is None else {"attn_mask": keep}
-            result = call_student("MultiHeadAttention.forward", module, query, key, value, **kwargs)
         out, weights = unpack_results(label, result, ("output", "averaged_weights"))
         w_shape = tuple(to_numpy(weights).shape) if hasattr(weights, "shape") else None
         if w_shape == (B, h, L, S) and h > 1:

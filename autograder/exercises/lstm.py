@@ -57,6 +57,7 @@ import numpy as np
 
 from ..checks import CheckFailed, check_close, describe_call, describe_shape, kind_of, to_numpy
 from ..gradcheck import numerical_gradients, torch_gradients
+from ..grading.remote import run_in_kernel
 from ..seeds import hidden_rng
 from . import (call_student, check_all, check_gradients, close_or_explain, functions_swapped_in, linspace_grid, passed,
                scope_word, unpack_results)
@@ -917,9 +918,7 @@ def check_lstm_step_torch(lstm_step_torch, hidden: bool = False) -> None:
             return hints[0][k]
 
         for dtype in (torch.float64, torch.float32):
-            tensors = [torch.tensor(v, dtype=dtype, requires_grad=True) for v in inputs]
-            with reference_parts(lstm_step_torch, "lstm_step_torch"):
-                result = call_student("lstm_step_torch", lstm_step_torch, *tensors)
+            result, got = run_in_kernel(_step_torch_run, lstm_step_torch, inputs, dtype, dh, dc)
             where = f"{label} in {str(dtype).replace('torch.', '')}"
             h, c = unpack_results(where, result, ("h", "c"))
             expected = (torch.as_tensor(h_exp, dtype=dtype), torch.as_tensor(c_exp, dtype=dtype))
@@ -929,16 +928,32 @@ def check_lstm_step_torch(lstm_step_torch, hidden: bool = False) -> None:
                 ("c", lambda: close_or_explain("c", c, expected[1], lambda: mistakes(1), rtol=VALUE_RTOL,
                                                atol=VALUE_ATOL)),
             ])
-        if not (getattr(h, "requires_grad", False) and getattr(c, "requires_grad", False)):
+        if got is None:
             raise CheckFailed(f"{label}: h and c do not carry gradients (requires_grad is False although the inputs "
                               "require grad). Compute with torch operations only: no .detach(), .numpy(), .item() "
                               "or torch.tensor(...) of intermediate results.")
-        got = torch.autograd.grad((h.double() * torch.as_tensor(dh)).sum() + (c.double() * torch.as_tensor(dc)).sum(),
-                                  tensors, allow_unused=True)
         _check_float32_grads(label, got, _oracle_step_grads(*inputs, dh, dc), STEP_INPUTS)
         count += 1
     passed(f"lstm_step_torch matches torch.nn.LSTMCell on {count} {scope_word(hidden)} inputs, float64 and float32, "
            "and autograd through it gives nn.LSTMCell's gradients")
+
+
+def _step_torch_run(lstm_step_torch, inputs: tuple, dtype, dh: np.ndarray, dc: np.ndarray) -> tuple:
+    """Runs where the student's function lives (the kernel, when grading): the step on tensors of
+    ``dtype`` that require grad, with the kit's other parts; returns ``(result, grads)``, where
+    ``grads`` are autograd's gradients of ``sum(h * dh) + sum(c * dc)`` with respect to the six
+    inputs (None when h and c carry no gradient)."""
+    torch = _torch()
+    tensors = [torch.tensor(v, dtype=dtype, requires_grad=True) for v in inputs]
+    with reference_parts(lstm_step_torch, "lstm_step_torch"):
+        result = call_student("lstm_step_torch", lstm_step_torch, *tensors)
+    pair = tuple(result) if isinstance(result, (tuple, list)) and len(result) == 2 else ()
+    if not pair or not all(getattr(t, "requires_grad", False) for t in pair):
+        return result, None
+    h, c = pair
+    grads = torch.autograd.grad((h.double() * torch.as_tensor(dh)).sum() + (c.double() * torch.as_tensor(dc)).sum(),
+                                tensors, allow_unused=True)
+    return result, tuple(grads)
 
 
 def _check_float32_grads(label: str, got: tuple, expected: tuple, names: tuple[str, ...]) -> None:
@@ -1008,34 +1023,28 @@ def check_lstm_module(LSTM, hidden: bool = False) -> None:
     """
     torch = _torch()
     count = 0
-    with _torch_rng_kept():
-        for X, h0, c0, W_ih, W_hh, b, dHs, dhT, dcT in _module_cases(hidden):
-            N, T, D = X.shape
-            H = h0.shape[1]
-            label, model = _build_module(LSTM, D, H)
-            params = _module_parameters(label, model, D, H)
+    for X, h0, c0, W_ih, W_hh, b, dHs, dhT, dcT in _module_cases(hidden):
+        N, T, D = X.shape
+        H = h0.shape[1]
+        label, results, grads = run_in_kernel(_module_run, LSTM, W_ih, W_hh, b, X, h0, c0, dHs, dhT, dcT)
+        with _torch_rng_kept():
             reference = torch.nn.LSTM(D, H, batch_first=True)
-            b_ih = 0.5 * b                                   # split b into two bias vectors: b = b_ih + b_hh
-            with torch.no_grad():
-                for p, v in zip((reference.weight_ih_l0, reference.weight_hh_l0, reference.bias_ih_l0,
-                                 reference.bias_hh_l0), (W_ih, W_hh, b_ih, b - b_ih)):
-                    p.copy_(torch.as_tensor(v))
-                for p, v in zip(params, (W_ih, W_hh, b)):
-                    p.copy_(torch.as_tensor(v))
-            Xt = torch.as_tensor(X, dtype=torch.float32)
-            state = (torch.as_tensor(h0, dtype=torch.float32), torch.as_tensor(c0, dtype=torch.float32))
-            for with_state in (False, True):
-                call = f"model(X {describe_shape(X)}{', (h0, c0)' if with_state else ''}) for model = {label}"
-                ref_Hs, (ref_h, ref_c) = reference(Xt, (state[0][None], state[1][None]) if with_state else None)
-                with reference_parts(type(model).forward, None):
-                    result = call_student(f"{label}.forward", model, Xt, *((state,) if with_state else ()))
-                Hs, final = unpack_results(call, result, ("Hs", "(h_T, c_T)"))
-                hT, cT = unpack_results(f"{call} -> (h_T, c_T)", final, ("h_T", "c_T"))
-                _compare_module_outputs(call, (Hs, hT, cT), (ref_Hs, ref_h[0], ref_c[0]), with_state, X, h0, c0,
-                                        W_ih, W_hh, b)
-            _compare_module_grads(label, model, reference, params, Hs, hT, cT, ref_Hs, ref_h[0], ref_c[0],
-                                  dHs, dhT, dcT)
-            count += 1
+        b_ih = 0.5 * b                                   # split b into two bias vectors: b = b_ih + b_hh
+        with torch.no_grad():
+            for p, v in zip((reference.weight_ih_l0, reference.weight_hh_l0, reference.bias_ih_l0,
+                             reference.bias_hh_l0), (W_ih, W_hh, b_ih, b - b_ih)):
+                p.copy_(torch.as_tensor(v))
+        Xt = torch.as_tensor(X, dtype=torch.float32)
+        state = (torch.as_tensor(h0, dtype=torch.float32), torch.as_tensor(c0, dtype=torch.float32))
+        for with_state, result in zip((False, True), results):
+            call = f"model(X {describe_shape(X)}{', (h0, c0)' if with_state else ''}) for model = {label}"
+            ref_Hs, (ref_h, ref_c) = reference(Xt, (state[0][None], state[1][None]) if with_state else None)
+            Hs, final = unpack_results(call, result, ("Hs", "(h_T, c_T)"))
+            hT, cT = unpack_results(f"{call} -> (h_T, c_T)", final, ("h_T", "c_T"))
+            _compare_module_outputs(call, (Hs, hT, cT), (ref_Hs, ref_h[0], ref_c[0]), with_state, X, h0, c0,
+                                    W_ih, W_hh, b)
+        _compare_module_grads(label, reference, grads, ref_Hs, ref_h[0], ref_c[0], dHs, dhT, dcT)
+        count += 1
     passed(f"LSTM matches torch.nn.LSTM(batch_first=True) within {MODULE_RTOL:g} in float32 on {count} "
            f"{scope_word(hidden)} sequences, with and without an initial state, gradients included "
            "(run with the kit's lstm_step_torch)")
@@ -1065,18 +1074,48 @@ def _compare_module_outputs(call: str, got: tuple, expected: tuple, with_state: 
     ])
 
 
-def _compare_module_grads(label, model, reference, params, Hs, hT, cT, ref_Hs, ref_h, ref_c, dHs, dhT, dcT) -> None:
+def _module_run(LSTM, W_ih, W_hh, b, X, h0, c0, dHs, dhT, dcT) -> tuple:
+    """Runs where the student's class lives (the kernel, when grading): build ``LSTM(D, H)``, check
+    its parameters, load the weights, run ``forward`` without and with an initial state (with the
+    kit's ``lstm_step_torch``), then ``backward()`` of ``sum(Hs * dHs) + sum(h_T * dhT) + sum(c_T * dcT)``
+    on the second run. Returns ``(label, [result, result], grads of (W_ih, W_hh, b) or None)``; None
+    when the outputs carry no gradient (or are not shaped for the loss: the grader says how)."""
+    torch = _torch()
+    D, H = X.shape[2], h0.shape[1]
+    with _torch_rng_kept():
+        label, model = _build_module(LSTM, D, H)
+    params = _module_parameters(label, model, D, H)
+    with torch.no_grad():
+        for p, v in zip(params, (W_ih, W_hh, b)):
+            p.copy_(torch.as_tensor(v))
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    state = (torch.as_tensor(h0, dtype=torch.float32), torch.as_tensor(c0, dtype=torch.float32))
+    results = []
+    for with_state in (False, True):
+        with reference_parts(type(model).forward, None):
+            results.append(call_student(f"{label}.forward", model, Xt, *((state,) if with_state else ())))
+    try:
+        Hs, (hT, cT) = results[-1]
+        if not Hs.requires_grad:
+            return label, results, None
+        g = [torch.as_tensor(v, dtype=torch.float32) for v in (dHs, dhT, dcT)]
+        model.zero_grad()
+        ((Hs * g[0]).sum() + (hT * g[1]).sum() + (cT * g[2]).sum()).backward()
+    except (TypeError, ValueError, RuntimeError, AttributeError):
+        return label, results, None  # malformed outputs: the grader names what is wrong with them
+    return label, results, tuple(p.grad for p in params)
+
+
+def _compare_module_grads(label, reference, grads, ref_Hs, ref_h, ref_c, dHs, dhT, dcT) -> None:
     torch = _torch()
     g = [torch.as_tensor(v, dtype=torch.float32) for v in (dHs, dhT, dcT)]
-    if not Hs.requires_grad:
+    if grads is None:
         raise CheckFailed(f"{label}: the outputs carry no gradient (requires_grad is False): use the parameters "
                           "in torch operations only, no .detach(), .numpy() or torch.no_grad() in forward.")
-    model.zero_grad()
-    ((Hs * g[0]).sum() + (hT * g[1]).sum() + (cT * g[2]).sum()).backward()
     ((ref_Hs * g[0]).sum() + (ref_h * g[1]).sum() + (ref_c * g[2]).sum()).backward()
     expected = (reference.weight_ih_l0.grad, reference.weight_hh_l0.grad, reference.bias_ih_l0.grad)
     _check_float32_grads(f"{label}, after backward() of a loss on Hs, h_T and c_T",
-                         tuple(p.grad for p in params), tuple(e.numpy() for e in expected), ("W_ih", "W_hh", "b"))
+                         tuple(grads), tuple(e.numpy() for e in expected), ("W_ih", "W_hh", "b"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1108,20 +1147,29 @@ def unigram_perplexity(train_ids: np.ndarray, val_ids: np.ndarray, vocab_size: i
     return float(np.exp(-np.mean(np.log(p[val_ids]))))
 
 
-def _model_perplexity(model, val_ids: np.ndarray) -> float:
-    """``exp`` of the mean cross-entropy of the model's next-character predictions over the
-    validation text, read in one pass from a zero state (``model(ids (1, T))`` -> ``logits (1, T, V), state``)."""
+def _validation_logits(model, val_ids: np.ndarray) -> tuple:
+    """Runs where the model lives (the kernel, when grading): ``(uses torch.nn.LSTM, logits (T-1, V))``,
+    the model's next-character scores over the validation text, read in one pass from a zero state
+    (``model(ids (1, T))`` -> ``logits (1, T, V), state``), in eval mode and without gradients."""
     torch = _torch()
+    if isinstance(getattr(model, "lstm", None), torch.nn.LSTM):
+        return True, None
     ids = torch.as_tensor(val_ids)
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with _torch_rng_kept(), torch.no_grad():
             out = model(ids[None, :-1])
     finally:
         model.train(was_training)
     logits = out[0] if isinstance(out, (tuple, list)) else out
-    nll = torch.nn.functional.cross_entropy(logits[0].double(), ids[1:])
+    return False, logits[0].detach().double()
+
+
+def _perplexity(logits, val_ids: np.ndarray) -> float:
+    """``exp`` of the mean cross-entropy of ``logits (T-1, V)`` predicting ``val_ids[1:]``."""
+    torch = _torch()
+    nll = torch.nn.functional.cross_entropy(torch.as_tensor(logits).double(), torch.as_tensor(val_ids)[1:])
     return float(torch.exp(nll))
 
 
@@ -1130,20 +1178,18 @@ def check_char_lm(model: Any, max_fraction: float = MAX_PERPLEXITY_FRACTION) -> 
     computes its perplexity on the held-out last 10% of the text and compares it with a unigram
     model's (character frequencies of the training text). The model must reach at most
     ``max_fraction`` of the unigram perplexity. ``model`` is None when training never finished."""
-    torch = _torch()
     if model is None:
         raise CheckFailed("char_model does not exist: the training cell did not finish. The error under it says why "
                           "(the tests of LSTM and train_char_lm above say which part is off).")
     chars, train_ids, val_ids = text_split()
-    lstm = getattr(model, "lstm", None)
-    if isinstance(lstm, torch.nn.LSTM):
-        raise CheckFailed("char_model.lstm is torch.nn.LSTM; this test judges a model built on YOUR LSTM module.")
     try:
-        with _torch_rng_kept():
-            ppl = _model_perplexity(model, val_ids)
+        uses_torch_lstm, logits = run_in_kernel(_validation_logits, model, val_ids)
+        ppl = float("nan") if uses_torch_lstm else _perplexity(logits, val_ids)
     except Exception as exc:  # noqa: BLE001 - reported to the student
         raise CheckFailed(f"the trained model could not be evaluated on the validation text: {type(exc).__name__}: "
                           f"{exc}") from None
+    if uses_torch_lstm:
+        raise CheckFailed("char_model.lstm is torch.nn.LSTM; this test judges a model built on YOUR LSTM module.")
     baseline = unigram_perplexity(train_ids, val_ids, len(chars))
     bar = max_fraction * baseline
     summary = (f"the trained model's perplexity on the held-out text ({len(val_ids):,} characters) is {ppl:.2f}; a "

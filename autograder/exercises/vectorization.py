@@ -26,6 +26,7 @@ import torch
 
 from ..checks import CheckFailed, check_close, describe_call
 from ..seeds import hidden_rng
+from ..grading.remote import repeatable
 from ..timing import Implementation, cuda_available, judge_speedup, time_side_by_side, torch_threads
 from ..torch_trace import record_torch_ops
 from . import call_student, global_names_used, linspace_grid, passed, scope_word
@@ -276,7 +277,7 @@ def _speed_check(name: str, student_fn, baseline, make_args, rows: int, threshol
     with torch_threads(1):
         table = time_side_by_side([
             Implementation("python loop", lambda: baseline(*lists)),
-            Implementation(name, lambda: student_fn(*args)),
+            Implementation(name, repeatable(student_fn, *args)),
         ], baseline="python loop", rounds=7, max_seconds_each=1.5)
     ratio = judge_speedup(name, table, fast=name, slow="python loop", threshold=threshold,
                           hint=_loop_hint(name, student_fn, make_args, min(rows, 256)))

@@ -4,6 +4,10 @@ nbgrader's own Execute gives up on the whole notebook when the kernel dies, so a
 that segfaults in its last cell would score 0 for everything. Here the cells that ran keep
 their outputs (and so their points); the cell that killed the kernel, and every cell after it,
 get an error output that says why, and score 0.
+
+Test cells do not run in the kernel at all (``checks_outside_kernel``): they run here, in the
+grading process, and reach the student's functions through :mod:`.remote`. Student code can
+patch anything in its own process; it cannot reach the code that forms the verdict.
 """
 from __future__ import annotations
 
@@ -14,10 +18,13 @@ import time
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Int
+from traitlets import Bool, Int
 
+from .. import seeds
+from .host_cells import run_test_cell
 from .kernel import SandboxedKernelManager
 from .limits import Limits
+from .remote import KernelAbort, RemoteSession
 
 _DEFAULTS = Limits()
 
@@ -46,9 +53,18 @@ def why_the_kernel_died(status: int | None, memory_mb: int) -> str:
     return f"the kernel exited with status {status} (os._exit or a crash in native code)"
 
 
+def is_test_cell(cell) -> bool:
+    """An autograded test cell: graded, not a solution (nbgrader's own rule)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
 class GuardedExecute(Execute):
     notebook_timeout = Int(_DEFAULTS.notebook_timeout_s, help="seconds for the whole notebook").tag(config=True)
     max_output_bytes = Int(_DEFAULTS.output_kb * 1024, help="output one cell may keep").tag(config=True)
+    checks_outside_kernel = Bool(True, help="run test cells in the grading process, calling into the kernel "
+                                            "only for the student's functions").tag(config=True)
+    max_reply_mb = Int(_DEFAULTS.file_mb, help="largest reply the kernel may send a check").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -60,6 +76,7 @@ class GuardedExecute(Execute):
         self._cell_timeout = self.timeout
         self._output_bytes = {}
         global last_execution_seconds
+        seeds.forget_announcement()  # a worker grades many notebooks: each one's feedback names the seed
         started = time.perf_counter()
         try:
             return super().preprocess(nb, resources, km)
@@ -78,6 +95,8 @@ class GuardedExecute(Execute):
             return self.preprocess_cell(cell, resources, index)
         self.timeout = max(1, min(self._cell_timeout, math.floor(remaining)))
         try:
+            if self.checks_outside_kernel and is_test_cell(cell) and getattr(self.km, "scratch", None):
+                return self._run_test_cell_here(cell, index), resources
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             reason = why_the_kernel_died(self.km.kernel_exit_status() if hasattr(self.km, "kernel_exit_status")
@@ -93,6 +112,42 @@ class GuardedExecute(Execute):
                 "CellTimeoutError", f"this cell ran past {self.timeout} s and ignored the interrupt; the kernel was stopped"))
             self._stopped_because = "an earlier cell ran past its time limit and could not be interrupted"
             return cell, resources
+
+    def _run_test_cell_here(self, cell, index):
+        """Run a test cell in this process; each call of a student's function is one line in the kernel."""
+        deadline = time.monotonic() + self.timeout
+        limit = self.timeout
+
+        def run_line(code: str) -> None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise KernelAbort("CellTimeoutError", f"this cell ran past its time limit of {limit} s")
+            self.timeout = max(1, math.ceil(remaining))
+            line = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[], execution_count=None)
+            try:
+                self.execute_cell(line, index, store_history=False)
+            except (DeadKernelError, CellTimeoutError) as exc:
+                raise KernelAbort(type(exc).__name__, str(exc), exc) from None
+            for out in line.outputs:
+                if out.output_type == "stream":
+                    print(out.text, end="")  # the student's own prints, into the cell's output
+                elif out.output_type == "error" and out.ename == "CellTimeoutError":
+                    raise KernelAbort("CellTimeoutError", f"this cell ran past its time limit of {limit} s")
+
+        scratch = self.km.scratch
+        session = RemoteSession(run_line, scratch / "requests", scratch / "home",
+                                max_reply_bytes=self.max_reply_mb * 1024 * 1024)
+        try:
+            cell.outputs = run_test_cell(cell.source, session, execution_count=index)
+        except KernelAbort as abort:
+            cell.outputs = getattr(abort, "outputs", [])
+            if abort.original is not None:
+                raise abort.original
+            cell.outputs.append(error_output(abort.ename, abort.evalue))
+        finally:
+            self.timeout = limit
+            self.nb.cells[index] = cell  # nbclient stored each line it ran in this cell's place
+        return cell
 
     def output(self, outs, msg, display_id, cell_index):
         """Keep at most ``max_output_bytes`` of one cell's output; say where it was cut."""

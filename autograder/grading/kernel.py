@@ -22,6 +22,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Int, List, Unicode
 
+from ..seeds import SEED_ENV
 from .limits import Limits
 from .sandbox import pids_of_user
 
@@ -75,7 +76,11 @@ class SandboxedKernelManager(AsyncKernelManager):
             # No network inside: the channels are Unix sockets the kernel creates in its folder.
             self.transport = "ipc"
             self.ip = str(self.scratch / "home" / "k")
-        return await super()._async_pre_start_kernel(**kw)
+        # Requests from checks that run outside the kernel: the kernel may read them, not write here.
+        (self.scratch / "requests").mkdir(mode=0o755)
+        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
+        kw.get("env", {}).pop(SEED_ENV, None)  # the hidden seed stays with the grader
+        return kernel_cmd, kw
 
     def format_kernel_cmd(self, extra_arguments=None):
         kernel_cmd = super().format_kernel_cmd(extra_arguments)

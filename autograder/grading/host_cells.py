@@ -1,0 +1,87 @@
+"""Run an nbgrader test cell in the grading process, with the notebook's names as handles.
+
+The cell's source comes from the instructor's copy (nbgrader restores it, hidden tests
+included), never from the kernel. Its outputs are what the kernel would have shown: the pass
+lines, an ``execute_result`` for a last expression (a float result is a cell's partial credit),
+and an ``error`` output when a check fails, which makes nbgrader score the cell 0.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import io
+import traceback
+
+from nbformat import NotebookNode
+
+from ..checks import CheckFailed
+from .remote import KernelAbort, RemoteSession, using
+
+_RED, _RESET = "\x1b[0;31m", "\x1b[0m"
+
+
+def names_from_notebook(tree: ast.AST) -> list[str]:
+    """The names a cell reads but does not define: what it takes from the notebook.
+
+    Also the string in ``globals().get("name")``, the idiom a test cell uses for a variable the
+    student may not have defined.
+    """
+    loaded, stored = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else stored).add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            stored.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            stored.add(node.name)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+              and isinstance(node.func.value, ast.Call) and isinstance(node.func.value.func, ast.Name)
+              and node.func.value.func.id == "globals" and node.args
+              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            loaded.add(node.args[0].value)
+    return sorted(name for name in loaded - stored if not hasattr(builtins, name))
+
+
+def error_output(exc: BaseException) -> NotebookNode:
+    ename = type(exc).__name__
+    if isinstance(exc, CheckFailed):
+        lines = [f"{_RED}CheckFailed{_RESET}: {exc}"]
+    else:
+        lines = traceback.format_exception_only(type(exc), exc)
+    return NotebookNode(output_type="error", ename=ename, evalue=str(exc), traceback=lines)
+
+
+def _stream(text: str) -> NotebookNode:
+    return NotebookNode(output_type="stream", name="stdout", text=text)
+
+
+def run_test_cell(source: str, session: RemoteSession, execution_count: int | None = None) -> list[NotebookNode]:
+    """Execute ``source`` here; return its outputs.
+
+    Raises :class:`KernelAbort` (with ``outputs`` set to what the cell printed so far) when the
+    kernel died or ran out of time under it.
+    """
+    printed = io.StringIO()
+    value, failure = None, None
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed), using(session):
+        try:
+            tree = ast.parse(source, "<test cell>")
+            namespace = {"__name__": "__main__", "__builtins__": builtins}
+            namespace.update(session.lookup(names_from_notebook(tree)))
+            last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+            exec(compile(tree, "<test cell>", "exec"), namespace)  # noqa: S102 - the instructor's test code
+            if last is not None:
+                value = eval(compile(ast.Expression(last.value), "<test cell>", "eval"), namespace)  # noqa: S307
+        except KernelAbort as abort:
+            abort.outputs = [_stream(printed.getvalue())] if printed.getvalue() else []
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed check, or a name the notebook lacks
+            failure = exc
+    outputs = [_stream(printed.getvalue())] if printed.getvalue() else []
+    if value is not None:
+        outputs.append(NotebookNode(output_type="execute_result", execution_count=execution_count, metadata={},
+                                    data={"text/plain": repr(value)}))
+    if failure is not None:
+        outputs.append(error_output(failure))
+    return outputs

@@ -1,0 +1,254 @@
+"""The grader's side of checks that run outside the kernel: the student's names, as handles.
+
+While a test cell runs in the grading process, each name it uses from the notebook (``sgd``,
+``MultiHeadAttention``, ``params_mb``) is looked up in the kernel once. Plain data (arrays,
+tensors, numbers, tuples of them) comes over as values; a function, a class or any other object
+stays in the kernel and is represented here by a :class:`RemoteHandle`. Calling a handle sends
+the arguments to the kernel, calls the real function there (:mod:`.agent`), and returns the
+result as plain data. So a check's own code, NumPy, torch and the comparison all run in a
+process the student's code never touched.
+
+The checks mostly do not need to know: ``call_student(name, fn, *args)`` works on a handle as on
+a function. Four helpers cover the rest: ``functions_swapped_in`` and ``global_names_used`` (in
+:mod:`autograder.exercises`), ``record_torch_ops`` and :func:`run_in_kernel` for the few checks
+that must touch a student's object inside the kernel (build a module, run its backward pass).
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import secrets
+from pathlib import Path
+from typing import Any, Callable
+
+from .wire import Decoder, Encoder, Mirror, WireError, kit_function_name, read_message, write_message
+
+
+class KernelAbort(BaseException):
+    """The kernel died or ran past its time while a check waited on it.
+
+    A ``BaseException`` so that no check's ``except Exception`` mistakes it for the student's
+    error: it ends the test cell. ``original`` is nbclient's exception, when there was one.
+    """
+
+    def __init__(self, ename: str, evalue: str, original: BaseException | None = None):
+        super().__init__(f"{ename}: {evalue}")
+        self.ename, self.evalue, self.original = ename, evalue, original
+
+
+class RemoteError(Exception):
+    """A student's function raised an exception whose type the grader does not share.
+
+    Each such type gets a subclass of this one with the same name, so ``type(exc).__name__``
+    reads as it would have in the kernel.
+    """
+
+
+class RemoteHandle:
+    """An object that stays in the student's kernel: a class of its own per kernel type name."""
+
+    def __init__(self, session: "RemoteSession", node: dict):
+        self._session, self._node = session, node
+
+    @property
+    def __name__(self) -> str:  # noqa: A003 - mirrors the kernel object's name
+        return str(self._node.get("name", "?"))
+
+    @property
+    def remote_kind(self) -> str:
+        """``"function"``, ``"class"`` or ``"object"``."""
+        return str(self._node.get("kind", "object"))
+
+    def __repr__(self) -> str:
+        return f"<{self.remote_kind} {self.__name__} in the student's kernel>"
+
+
+class RemoteCallable(RemoteHandle):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._session.call(self, args, kwargs)
+
+
+_handle_types: dict[tuple[str, bool], type] = {}
+_error_types: dict[str, type] = {}
+
+
+def _handle_type(type_name: str, is_callable: bool) -> type:
+    key = (type_name, is_callable)
+    if key not in _handle_types:
+        base = RemoteCallable if is_callable else RemoteHandle
+        _handle_types[key] = type(type_name if type_name.isidentifier() else "object", (base,), {})
+    return _handle_types[key]
+
+
+def _exception(error: dict) -> BaseException:
+    name, message = str(error.get("type", "Exception")), str(error.get("message", ""))
+    if name == "CheckFailed":  # a structure check the kit ran inside the kernel
+        from ..checks import CheckFailed
+        return CheckFailed(message)
+    cls = getattr(builtins, name, None)
+    if error.get("builtin") and isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            return cls(message)
+        except TypeError:  # a builtin that wants more arguments (UnicodeDecodeError)
+            pass
+    if name not in _error_types:
+        _error_types[name] = type(name if name.isidentifier() else "RemoteError", (RemoteError,), {})
+    return _error_types[name](message)
+
+
+class RemoteSession:
+    """One test cell's conversation with the kernel.
+
+    ``run_line(code)`` runs one line of code in the kernel and returns once it finished; it
+    raises :class:`KernelAbort` when the kernel dies or runs out of time. Requests are written to
+    ``request_folder`` (the kernel may read it), replies are read from ``reply_folder`` (the
+    kernel writes there, so a reply is read as hostile).
+    """
+
+    def __init__(self, run_line: Callable[[str], None], request_folder: Path, reply_folder: Path,
+                 max_reply_bytes: int = 256 << 20):
+        self.run_line = run_line
+        self.request_folder, self.reply_folder = Path(request_folder), Path(reply_folder)
+        self.max_reply_bytes = max_reply_bytes
+        self.mirror = Mirror()
+        self._swaps: list[dict[str, str]] = []
+        self._reset = True
+        self.requests = 0
+
+    # -- the protocol ------------------------------------------------------------------------
+
+    def _encoder(self) -> Encoder:
+        def other(obj: Any) -> dict:
+            if isinstance(obj, RemoteHandle):
+                if obj._session is not self:
+                    raise WireError(f"{obj!r} belongs to another test cell")
+                return {"$h": obj._node["$h"]}
+            name = kit_function_name(obj) if callable(obj) else None
+            if name is not None:
+                return {"$fn": name}
+            raise WireError(f"a {type(obj).__name__} cannot be sent to the student's kernel")
+        return Encoder(self.mirror, other, pair_new=False)
+
+    def _special(self, node: dict) -> Any:
+        if "$h" in node:
+            return _handle_type(str(node.get("type", "object")), bool(node.get("callable")))(self, node)
+        raise WireError(f"the kernel sent a node of an unknown kind: {sorted(node)[:3]}")
+
+    def request(self, meta: dict, encoder: Encoder | None = None) -> tuple[Any, dict]:
+        """Send one request; return ``(decoded result, the reply's extra facts)``, or raise the
+        student's exception, :class:`KernelAbort`, or ``WireError`` for a reply that is not plain data."""
+        encoder = encoder or self._encoder()
+        token = f"{self.requests}-{secrets.token_hex(6)}"
+        self.requests += 1
+        request = self.request_folder / f"request-{token}.npz"
+        reply = self.reply_folder / f"reply-{token}.npz"
+        meta = dict(meta, reset=self._reset)
+        write_message(request, meta, encoder.arrays)
+        try:
+            self.run_line(f"import autograder.grading.agent as _agk; _agk.serve({str(request)!r}, {str(reply)!r}); "
+                          "del _agk")
+            answer, arrays = read_message(reply, self.max_reply_bytes)
+        finally:
+            for path in (request, reply):
+                path.unlink(missing_ok=True)
+        self._reset = False
+        if not answer.get("ok"):
+            raise _exception(answer.get("error") or {})
+        decoder = Decoder(self.mirror, arrays, self._special, pair_new=False)
+        for h, k in answer.get("paired", []):
+            if h in encoder.fresh:
+                self.mirror.pair(encoder.fresh[h], k)
+        for node in answer.get("updates", []):
+            decoder.decode(node)
+        extra = answer.get("extra") or {}
+        return decoder.decode(answer.get("result")), extra if isinstance(extra, dict) else {}
+
+    # -- what checks use ---------------------------------------------------------------------
+
+    def lookup(self, names: list[str]) -> dict[str, Any]:
+        """The notebook's values for ``names`` (those it defines), as values or handles."""
+        result, _ = self.request({"op": "lookup", "names": list(names)})
+        if not isinstance(result, dict):
+            raise WireError("the kernel's answer to a name lookup is not a dict")
+        return result
+
+    def call(self, callee: Any, args: tuple, kwargs: dict, op: str = "call", n: int = 1) -> tuple[Any, dict] | Any:
+        encoder = self._encoder()
+        meta = {"op": op, "n": n, "callee": encoder.encode(callee), "args": encoder.encode(tuple(args)),
+                "kwargs": encoder.encode(dict(kwargs)), "swaps": {k: v for s in self._swaps for k, v in s.items()}}
+        result, extra = self.request(meta, encoder)
+        return (result, extra) if op == "trace" else result
+
+    def names(self, callee: RemoteHandle) -> set[str]:
+        """The global names a remote function (or a remote class's functions) refer to."""
+        encoder = self._encoder()
+        result, _ = self.request({"op": "names", "callee": encoder.encode(callee)}, encoder)
+        return {str(x) for x in result} if isinstance(result, list) else set()
+
+    @contextlib.contextmanager
+    def swapped(self, parts: dict[str, Callable]):
+        """Calls made in the block run with the kit's ``parts`` in the notebook's namespace."""
+        refs = {}
+        for name, fn in parts.items():
+            ref = kit_function_name(fn)
+            if ref is None:
+                raise WireError(f"{name}: only the kit's own module-level functions can be swapped in")
+            refs[name] = ref
+        self._swaps.append(refs)
+        try:
+            yield
+        finally:
+            self._swaps.pop()
+
+
+_active: list[RemoteSession] = []
+
+
+@contextlib.contextmanager
+def using(session: RemoteSession):
+    """Make ``session`` the one :func:`run_in_kernel` and the handles' helpers use."""
+    _active.append(session)
+    try:
+        yield session
+    finally:
+        _active.pop()
+
+
+def is_remote(obj: Any) -> bool:
+    """True for a handle on an object in the student's kernel."""
+    return isinstance(obj, RemoteHandle)
+
+
+def run_in_kernel(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, in the student's kernel when an argument is a handle on something there.
+
+    ``fn`` is one of the kit's module-level functions: the part of a check that must hold the
+    student's object itself (build a module and run its backward pass). It returns plain data,
+    which the check then judges here. Outside grading (a student running the notebook) it is a
+    plain call.
+    """
+    handles = [a for a in (*args, *kwargs.values()) if isinstance(a, RemoteHandle)]
+    if not handles:
+        return fn(*args, **kwargs)
+    return handles[0]._session.call(fn, args, kwargs)
+
+
+def repeatable(fn: Callable, *args: Any, **kwargs: Any) -> Callable[[], Any]:
+    """A zero-argument call of ``fn(*args, **kwargs)`` for timing; on a handle it has ``repeat(n)``,
+    which runs the ``n`` calls in the kernel in one request (timed here, by the grader's clock)."""
+    if not isinstance(fn, RemoteHandle):
+        return lambda: fn(*args, **kwargs)
+
+    class Repeat:
+        def __call__(self) -> Any:
+            return fn._session.call(fn, args, kwargs)
+
+        def repeat(self, n: int) -> Any:
+            return fn._session.call(fn, args, kwargs, op="repeat", n=n)
+
+    return Repeat()
+
+
+def trace_torch_ops(fn: RemoteHandle, args: tuple, kwargs: dict) -> tuple[Any, dict]:
+    """Run ``fn`` under the kernel's torch-op recorder; ``(result, record fields)``."""
+    return fn._session.call(fn, args, kwargs, op="trace")
