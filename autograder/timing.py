@@ -157,15 +157,32 @@ class TimingTable:
 REMOTE_SAMPLE_S = 0.1
 
 
-def _per_call_in_kernel(repeatable) -> float:
-    """Seconds per call of a function in the kernel, from two requests of 1 and 9 calls (their
-    difference cancels the request's own cost)."""
-    t0 = time.perf_counter()
-    repeatable.repeat(1)
-    t1 = time.perf_counter()
-    repeatable.repeat(9)
-    t2 = time.perf_counter()
-    return max((t2 - t1) - (t1 - t0), 0.0) / 8 or (t2 - t1) / 9
+@dataclass
+class _KernelCalls:
+    """How to time a function in the kernel: ``calls`` per request, and the request's own cost."""
+    calls: int
+    overhead_s: float
+
+
+def _calibrate_kernel_calls(repeatable, target_s: float = REMOTE_SAMPLE_S) -> _KernelCalls:
+    """Grow the number of calls per request until a request lasts about ``target_s``; measure a
+    request of no calls (its cost is taken off every sample, so the ratio is the calls')."""
+    empty = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        repeatable.repeat(0)
+        empty.append(time.perf_counter() - t0)
+    overhead = statistics.median(empty)
+    calls = 1
+    while True:
+        t0 = time.perf_counter()
+        repeatable.repeat(calls)
+        spent = time.perf_counter() - t0 - overhead
+        if spent >= target_s / 4 or calls >= 10**6:
+            break
+        calls = min(10**6, calls * max(2, int(target_s / 4 / max(spent, 1e-6))))
+    per_call = max(spent, 1e-9) / calls
+    return _KernelCalls(max(1, int(target_s / per_call)), overhead)
 
 
 def time_side_by_side(implementations: list[Implementation], *, baseline: str | None = None,
@@ -187,6 +204,7 @@ def time_side_by_side(implementations: list[Implementation], *, baseline: str | 
     rows: list[TimingRow] = []
     active: list[tuple[Implementation, TimingRow]] = []
     spent: dict[int, float] = {}  # seconds each active implementation has used, warm-up included
+    overheads: dict[int, float] = {}  # the cost of one request, for rows timed in the kernel
     has_cuda = cuda_available()
     for impl in implementations:
         row = TimingRow(impl.name, impl.device, None)
@@ -202,10 +220,9 @@ def time_side_by_side(implementations: list[Implementation], *, baseline: str | 
         warm_s = time.perf_counter() - t0
         one_call = max(warm_s / max(1, warmup), 1e-9)
         if hasattr(impl.fn, "repeat"):
-            # Timed around a request to the kernel: a longer sample keeps the request's own cost
-            # (a few ms) small beside the calls, and the warm-up call paid it too.
-            one_call = max(_per_call_in_kernel(impl.fn), 1e-9)
-            row.calls_per_sample = max(1, int(REMOTE_SAMPLE_S / one_call))
+            # Timed around requests to the kernel, by this process's clock.
+            plan = _calibrate_kernel_calls(impl.fn)
+            row.calls_per_sample, overheads[id(row)] = plan.calls, plan.overhead_s
         else:
             row.calls_per_sample = max(1, int(min_sample_s / one_call))
         if warm_s > max_seconds_each:
@@ -231,7 +248,10 @@ def time_side_by_side(implementations: list[Implementation], *, baseline: str | 
                 for _ in range(row.calls_per_sample):
                     impl.fn()
             _synchronize(impl.device)
-            per_call = (time.perf_counter() - t0) / row.calls_per_sample
+            elapsed = time.perf_counter() - t0
+            # A request's own cost is not the function's; never let the subtraction flip the sign.
+            elapsed = max(elapsed - overheads.get(id(row), 0.0), 0.1 * elapsed)
+            per_call = elapsed / row.calls_per_sample
             row.samples.append(per_call)
             # Budget (warm-up included): a slow implementation stops early instead of stalling the run.
             if spent[id(row)] + sum(row.samples) * row.calls_per_sample > max_seconds_each:

@@ -18,7 +18,10 @@ import builtins
 import contextlib
 import traceback
 import types
+import warnings
 from typing import Any
+
+import numpy as np
 
 from .wire import Decoder, Encoder, Mirror, WireError, find_kit_function, read_message, write_message
 
@@ -106,14 +109,17 @@ def _call(meta: dict, decoder: Decoder) -> tuple[Any, dict]:
     callee = decoder.decode(meta["callee"])
     args = decoder.decode(meta.get("args", {"$tu": []}))
     kwargs = decoder.decode(meta.get("kwargs", {"$di": []}))
-    swaps = {name: find_kit_function(ref) for name, ref in meta.get("swaps", {}).items()}
+    swaps = decoder.decode(meta.get("swaps", {"$di": []}))
     op, extra = meta["op"], {}
-    with _swapped(swaps):
+    errstate = {k: v for k, v in (meta.get("errstate") or {}).items()
+                if k in ("over", "under", "divide", "invalid") and v in ("ignore", "warn", "raise", "call", "print", "log")}
+    with _swapped(swaps), np.errstate(**errstate), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore" if op == "repeat" else "always")
         if op == "call":
             result = callee(*args, **kwargs)
         elif op == "repeat":
             result = None
-            for _ in range(max(1, int(meta.get("n", 1)))):
+            for _ in range(max(0, int(meta.get("n", 1)))):
                 result = callee(*args, **kwargs)
         elif op == "trace":
             from ..torch_trace import record_torch_ops
@@ -122,6 +128,7 @@ def _call(meta: dict, decoder: Decoder) -> tuple[Any, dict]:
                      "largest_shape": list(record.largest_shape), "ops": record.ops}
         else:
             raise WireError(f"unknown operation {op!r}")
+    extra["warnings"] = [[w.category.__name__, str(w.message)] for w in caught[:20]]
     return result, extra
 
 

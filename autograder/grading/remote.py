@@ -18,8 +18,11 @@ from __future__ import annotations
 import builtins
 import contextlib
 import secrets
+import warnings
 from pathlib import Path
 from typing import Any, Callable
+
+import numpy as np
 
 from .wire import Decoder, Encoder, Mirror, WireError, kit_function_name, read_message, write_message
 
@@ -46,6 +49,8 @@ class RemoteError(Exception):
 
 class RemoteHandle:
     """An object that stays in the student's kernel: a class of its own per kernel type name."""
+
+    _wire_handle = True  # sent as a handle, never by value
 
     def __init__(self, session: "RemoteSession", node: dict):
         self._session, self._node = session, node
@@ -111,7 +116,7 @@ class RemoteSession:
         self.request_folder, self.reply_folder = Path(request_folder), Path(reply_folder)
         self.max_reply_bytes = max_reply_bytes
         self.mirror = Mirror()
-        self._swaps: list[dict[str, str]] = []
+        self._swaps: list[dict[str, Callable]] = []
         self._reset = True
         self.requests = 0
 
@@ -174,9 +179,16 @@ class RemoteSession:
 
     def call(self, callee: Any, args: tuple, kwargs: dict, op: str = "call", n: int = 1) -> tuple[Any, dict] | Any:
         encoder = self._encoder()
+        swaps = {name: fn for layer in self._swaps for name, fn in layer.items()}
         meta = {"op": op, "n": n, "callee": encoder.encode(callee), "args": encoder.encode(tuple(args)),
-                "kwargs": encoder.encode(dict(kwargs)), "swaps": {k: v for s in self._swaps for k, v in s.items()}}
+                "kwargs": encoder.encode(dict(kwargs)), "swaps": encoder.encode(swaps),
+                "errstate": {k: v for k, v in np.geterr().items()}}
         result, extra = self.request(meta, encoder)
+        for category, message in extra.get("warnings", [])[:20]:
+            # What NumPy warned in the kernel, warned again here, where the check may be catching it.
+            kind = getattr(builtins, str(category), None)
+            if isinstance(kind, type) and issubclass(kind, Warning):
+                warnings.warn(str(message), kind, stacklevel=2)
         return (result, extra) if op == "trace" else result
 
     def names(self, callee: RemoteHandle) -> set[str]:
@@ -188,13 +200,7 @@ class RemoteSession:
     @contextlib.contextmanager
     def swapped(self, parts: dict[str, Callable]):
         """Calls made in the block run with the kit's ``parts`` in the notebook's namespace."""
-        refs = {}
-        for name, fn in parts.items():
-            ref = kit_function_name(fn)
-            if ref is None:
-                raise WireError(f"{name}: only the kit's own module-level functions can be swapped in")
-            refs[name] = ref
-        self._swaps.append(refs)
+        self._swaps.append(dict(parts))
         try:
             yield
         finally:
