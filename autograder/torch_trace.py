@@ -55,7 +55,7 @@ def record_torch_ops(fn, *args, **kwargs) -> tuple[object, TorchOpRecord]:
     On a function in the student's kernel (grading), the recording is made there and reported.
     """
     from .grading.remote import is_remote, trace_torch_ops
-    if is_remote(fn):
+    if any(is_remote(x) for x in (fn, *args, *kwargs.values())):
         result, facts = trace_torch_ops(fn, args, kwargs)
         return result, TorchOpRecord(calls=int(facts.get("calls", 0)), largest_numel=int(facts.get("largest_numel", 0)),
                                      largest_shape=tuple(facts.get("largest_shape", ())), ops=dict(facts.get("ops", {})))

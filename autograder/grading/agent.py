@@ -110,6 +110,8 @@ def _call(meta: dict, decoder: Decoder) -> tuple[Any, dict]:
     args = decoder.decode(meta.get("args", {"$tu": []}))
     kwargs = decoder.decode(meta.get("kwargs", {"$di": []}))
     swaps = decoder.decode(meta.get("swaps", {"$di": []}))
+    # The call's own kwargs and swaps dicts are the grader's temporaries, not values to send back.
+    decoder.containers = [c for c in decoder.containers if c is not kwargs and c is not swaps]
     op, extra = meta["op"], {}
     errstate = {k: v for k, v in (meta.get("errstate") or {}).items()
                 if k in ("over", "under", "divide", "invalid") and v in ("ignore", "warn", "raise", "call", "print", "log")}

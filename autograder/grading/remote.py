@@ -255,6 +255,8 @@ def repeatable(fn: Callable, *args: Any, **kwargs: Any) -> Callable[[], Any]:
     return Repeat()
 
 
-def trace_torch_ops(fn: RemoteHandle, args: tuple, kwargs: dict) -> tuple[Any, dict]:
-    """Run ``fn`` under the kernel's torch-op recorder; ``(result, record fields)``."""
-    return fn._session.call(fn, args, kwargs, op="trace")
+def trace_torch_ops(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, dict]:
+    """Run ``fn(*args, **kwargs)`` (a handle, or a kit function given one) under the kernel's
+    torch-op recorder; ``(result, record fields)``."""
+    handle = next(x for x in (fn, *args, *kwargs.values()) if isinstance(x, RemoteHandle))
+    return handle._session.call(fn, args, kwargs, op="trace")
