@@ -29,6 +29,7 @@ if the check had called the function directly (see :class:`Mirror`).
 from __future__ import annotations
 
 import base64
+import errno
 import functools
 import inspect
 import io
@@ -408,8 +409,12 @@ def read_message(path: str | os.PathLike, max_bytes: int) -> tuple[dict, list[np
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise WireError("the kernel sent no reply (was the kit's agent in the kernel replaced?)") from None
     except OSError as exc:
-        raise WireError(f"no reply message ({exc.strerror})") from None
+        if exc.errno == errno.ELOOP:
+            raise WireError("the kernel's reply is a symbolic link, not a file: refused") from None
+        raise WireError(f"the kernel's reply could not be read ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode):
