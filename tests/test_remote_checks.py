@@ -1,0 +1,190 @@
+"""The wire between the grader and the student's kernel (grading/wire.py, agent.py, remote.py,
+host_cells.py), with the kernel's side played in this process: what crosses, what does not, and
+how a test cell runs outside the kernel. The real kernel is exercised end to end by the sample
+and hostile-submission tests."""
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from autograder.checks import CheckFailed
+from autograder.exercises import call_student, functions_swapped_in
+from autograder.exercises.optimizers import REFERENCE_RULES, ScriptedValidation
+from autograder.grading import agent
+from autograder.grading.host_cells import names_from_notebook, run_test_cell
+from autograder.grading.remote import RemoteHandle, RemoteSession
+from autograder.grading.wire import WireError, read_message, write_message
+
+
+@pytest.fixture
+def kernel(tmp_path, monkeypatch):
+    """``(namespace, session)``: the "kernel's" namespace (this process's, via the agent) and a
+    session talking to it through files in ``tmp_path``."""
+    namespace: dict = {}
+    monkeypatch.setattr(agent, "_user_namespace", lambda: namespace)
+
+    def run_line(code: str) -> None:
+        exec(code, {})  # noqa: S102 - the one line the grader runs in the kernel
+
+    return namespace, RemoteSession(run_line, tmp_path, tmp_path)
+
+
+def handles(kernel, **objects):
+    namespace, session = kernel
+    namespace.update(objects)
+    return session.lookup(list(objects))
+
+
+def test_plain_values_come_over_as_values_and_functions_as_handles(kernel):
+    got = handles(kernel, arr=np.arange(3.0), t=torch.ones(2, requires_grad=True), n=3, fn=len)
+    assert isinstance(got["arr"], np.ndarray) and got["arr"].tolist() == [0.0, 1.0, 2.0]
+    assert isinstance(got["t"], torch.Tensor) and got["t"].requires_grad
+    assert got["n"] == 3
+    assert isinstance(got["fn"], RemoteHandle) and callable(got["fn"])
+
+
+def test_an_object_with_its_own_eq_never_crosses_as_a_value(kernel):
+    class AlwaysEqual:
+        def __eq__(self, other):
+            return True
+
+    got = handles(kernel, cheat=lambda x: AlwaysEqual())
+    result = got["cheat"](np.zeros(2))
+    assert isinstance(result, RemoteHandle)
+    assert result != 0 and not (result == object())  # a handle compares by identity, here in the grader
+    with pytest.raises(CheckFailed):
+        from autograder.checks import check_close
+        check_close("cheat", result, np.zeros(2))
+
+
+def test_in_place_changes_aliases_and_identity_carry_over(kernel):
+    def rule(w, dw, state, lr):
+        w -= lr * dw                   # in place: the caller's w changes
+        state.setdefault("v", dw)      # keeps the caller's dw itself ...
+        state["v"] *= 0.5              # ... and changes it later
+        return w, state
+
+    fn = handles(kernel, rule=rule)["rule"]
+    w, dw, state = np.ones(3), np.full(3, 2.0), {}
+    w_new, state_new = fn(w, dw, state, 0.1)
+    assert w_new is w and state_new is state
+    np.testing.assert_allclose(w, 0.8)
+    np.testing.assert_allclose(dw, 1.0)  # through the alias in state
+    fn(w, np.full(3, 4.0), state, 0.1)
+    np.testing.assert_allclose(dw, 0.5)  # the first call's dw, changed by the second call
+
+
+def test_a_generator_is_drawn_and_the_random_state_comes_back(kernel):
+    def minibatches(n, b, rng):
+        order = rng.permutation(n)
+        for i in range(0, n, b):
+            yield order[i:i + b]
+
+    fn = handles(kernel, minibatches=minibatches)["minibatches"]
+    rng, same = np.random.default_rng(5), np.random.default_rng(5)
+    batches = [b.tolist() for b in fn(7, 3, rng)]
+    order = same.permutation(7).tolist()
+    assert batches == [order[:3], order[3:6], order[6:]]
+    assert rng.bit_generator.state == same.bit_generator.state
+
+
+def test_the_students_exceptions_keep_their_type_and_message(kernel):
+    def stub(x):
+        raise NotImplementedError()
+
+    class Custom(Exception):
+        pass
+
+    def custom(x):
+        raise Custom("deep inside")
+
+    got = handles(kernel, stub=stub, bad=lambda x: 1 / 0, custom=custom)
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        call_student("stub", got["stub"], 1)
+    with pytest.raises(CheckFailed, match="bad raised ZeroDivisionError: division by zero"):
+        call_student("bad", got["bad"], 1)
+    with pytest.raises(CheckFailed, match="custom raised Custom: deep inside"):
+        call_student("custom", got["custom"], 1)
+
+
+def test_kit_objects_partials_and_swapped_parts_reach_the_kernel_and_come_back(kernel):
+    def fit(val_loss, rule):
+        losses = [val_loss(np.zeros(2)), val_loss(np.ones(2))]
+        return losses, rule(np.ones(2), np.ones(2), {}, 0.1)[0]
+
+    namespace, _ = kernel
+    exec("def uses_helper(x):\n    return helper(x)", namespace)  # noqa: S102 - a notebook's function
+    got = handles(kernel, fit=fit, uses_helper=namespace["uses_helper"])
+    scripted = ScriptedValidation([3.0, 2.0], np.zeros(2))
+    losses, w = got["fit"](scripted, functools.partial(REFERENCE_RULES["momentum"], beta=0.5))
+    assert losses == [3.0, 2.0] and scripted.called_at_w0 and len(scripted.seen) == 2
+    np.testing.assert_allclose(w, 0.95)
+    with functions_swapped_in(got["uses_helper"], {"helper": REFERENCE_RULES["sgd"].__globals__["linspace_grid"]}):
+        assert got["uses_helper"](2).shape == (2,)
+    assert "helper" not in namespace  # put back after the call
+
+
+def test_numpy_warnings_in_the_kernel_are_warned_again_in_the_grader(kernel):
+    fn = handles(kernel, naive=lambda z: 1.0 / (1.0 + np.exp(-z)))["naive"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fn(np.array([-1000.0]))
+    assert any("overflow" in str(w.message) for w in caught)
+
+
+def test_repeat_runs_the_calls_in_one_request(kernel):
+    calls = []
+    fn = handles(kernel, f=lambda: calls.append(1))["f"]
+    _, session = kernel
+    before = session.requests
+    session.call(fn, (), {}, op="repeat", n=25)
+    assert len(calls) == 25 and session.requests == before + 1
+
+
+def test_a_reply_that_is_a_link_or_too_big_or_pickled_is_refused(tmp_path):
+    os.symlink("/etc/passwd", tmp_path / "link.npz")
+    with pytest.raises(WireError, match="symbolic link"):
+        read_message(tmp_path / "link.npz", 1 << 20)
+    write_message(tmp_path / "big.npz", {"ok": True}, [np.zeros(1000)])
+    with pytest.raises(WireError, match="more than"):
+        read_message(tmp_path / "big.npz", 100)
+    np.savez(tmp_path / "pickled.npz", meta=np.frombuffer(b'{"ok": true}', dtype=np.uint8),
+             a0=np.array([object()], dtype=object))
+    with pytest.raises(WireError, match="malformed"):
+        read_message(tmp_path / "pickled.npz", 1 << 20)
+    with pytest.raises(WireError, match="no reply"):
+        read_message(tmp_path / "missing.npz", 1 << 20)
+
+
+def test_the_kernel_cannot_send_callables_or_objects_it_was_not_given(kernel):
+    from autograder.grading.wire import Decoder, Mirror
+    host = Decoder(Mirror(), [], lambda node: None, pair_new=False)
+    with pytest.raises(WireError, match="may not send callables"):
+        host.decode({"$pa": [{"$fn": "autograder.grading.wire:read_message"}, {"$tu": []}, {"$di": []}]})
+    with pytest.raises(WireError, match="never sent"):
+        host.decode({"$ob": "autograder.exercises.optimizers:ScriptedValidation", "st": {"$di": []}})
+
+
+def test_names_a_test_cell_takes_from_the_notebook():
+    import ast
+    tree = ast.parse("from autograder.exercises import lstm as grader\n"
+                     "grader.check_char_lm(globals().get('char_model'))\nx = 1\ngrader.check(sgd, x, len)")
+    assert names_from_notebook(tree) == ["char_model", "sgd"]
+
+
+def test_a_test_cell_run_here_reports_passes_failures_and_float_results(kernel):
+    namespace, session = kernel
+    namespace["square"] = lambda x: x * x
+    out = run_test_cell("from autograder.exercises import call_student\nprint('ok', call_student('square', square, 3))\n"
+                        "0.5", session)
+    assert [o.output_type for o in out] == ["stream", "execute_result"]
+    assert out[0].text == "ok 9\n" and out[1].data["text/plain"] == "0.5"
+    out = run_test_cell("from autograder.checks import check_close\ncheck_close('square', square(3), 10)", session)
+    assert out[-1].output_type == "error" and out[-1].ename == "CheckFailed"
+    out = run_test_cell("undefined_name(1)", session)
+    assert out[-1].ename == "NameError"
