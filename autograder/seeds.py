@@ -1,10 +1,10 @@
 """The seed for hidden tests: chosen at grading time, written into the feedback.
 
 Hidden checks draw fresh random inputs so that a student cannot hard-code answers. The grader
-picks one seed per batch and passes it to every kernel in ``AUTOGRADER_SEED``; the checks print
-it, so the feedback page says which seed was used and a TA can replay the exact inputs with
-``autograder grade ... --seed N``. Outside grading (a student running the notebook), a seed is
-drawn from the OS.
+picks one seed per batch and sets ``AUTOGRADER_SEED`` in the grading process, where the test
+cells run (the kernels never get it); the checks print it, so the feedback page says which seed
+was used and a TA can replay the exact inputs with ``autograder grade ... --seed N``. Outside
+grading (a student running the notebook), a seed is drawn from the OS.
 """
 from __future__ import annotations
 

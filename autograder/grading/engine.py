@@ -30,7 +30,8 @@ KERNEL_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_
 
 @contextlib.contextmanager
 def kernel_environment(seed: int):
-    """Set the environment the grading kernel starts with (the hidden seed, thread counts), then restore it."""
+    """Set the hidden seed (for the test cells, which run in this process; the kernel manager keeps
+    it out of the kernel) and the kernel's thread counts, then restore the environment."""
     wanted = {SEED_ENV: str(seed), **KERNEL_THREADS}
     previous = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
