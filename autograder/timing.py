@@ -165,8 +165,9 @@ class _KernelCalls:
 
 
 def _calibrate_kernel_calls(repeatable, target_s: float = REMOTE_SAMPLE_S) -> _KernelCalls:
-    """Grow the number of calls per request until a request lasts about ``target_s``; measure a
-    request of no calls (its cost is taken off every sample, so the ratio is the calls')."""
+    """Grow the number of calls per request (x4 at a time, so no request overshoots by much) until
+    a request lasts at least ``target_s`` and 20 times an empty request's cost; that cost is then
+    at most 5 % of a sample, and is taken off every sample."""
     empty = []
     for _ in range(3):
         t0 = time.perf_counter()
@@ -174,15 +175,13 @@ def _calibrate_kernel_calls(repeatable, target_s: float = REMOTE_SAMPLE_S) -> _K
         empty.append(time.perf_counter() - t0)
     overhead = statistics.median(empty)
     calls = 1
-    while True:
+    while calls < 10**6:
         t0 = time.perf_counter()
         repeatable.repeat(calls)
-        spent = time.perf_counter() - t0 - overhead
-        if spent >= target_s / 4 or calls >= 10**6:
+        if time.perf_counter() - t0 >= max(target_s, 20 * overhead):
             break
-        calls = min(10**6, calls * max(2, int(target_s / 4 / max(spent, 1e-6))))
-    per_call = max(spent, 1e-9) / calls
-    return _KernelCalls(max(1, int(target_s / per_call)), overhead)
+        calls *= 4
+    return _KernelCalls(calls, overhead)
 
 
 def time_side_by_side(implementations: list[Implementation], *, baseline: str | None = None,

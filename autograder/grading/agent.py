@@ -130,7 +130,8 @@ def _call(meta: dict, decoder: Decoder) -> tuple[Any, dict]:
                      "largest_shape": list(record.largest_shape), "ops": record.ops}
         else:
             raise WireError(f"unknown operation {op!r}")
-    extra["warnings"] = [[w.category.__name__, str(w.message)] for w in caught[:20]]
+    extra["warnings"] = [[w.category.__name__, str(w.message), str(w.filename), int(w.lineno or 0)]
+                         for w in caught[:20]]
     return result, extra
 
 

@@ -52,8 +52,29 @@ def error_output(exc: BaseException) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=str(exc), traceback=lines)
 
 
-def _stream(text: str) -> NotebookNode:
-    return NotebookNode(output_type="stream", name="stdout", text=text)
+class _Streams:
+    """stdout and stderr in the order they were written, as the kernel would have sent them
+    (stderr stays stderr, so StderrToStdout marks it and it never costs points)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[list[str]] = []
+        self.stdout, self.stderr = self._writer("stdout"), self._writer("stderr")
+
+    def _writer(self, name: str) -> io.TextIOBase:
+        streams = self
+
+        class Writer(io.TextIOBase):
+            def write(self, text: str) -> int:
+                if streams.chunks and streams.chunks[-1][0] == name:
+                    streams.chunks[-1][1] += text
+                elif text:
+                    streams.chunks.append([name, text])
+                return len(text)
+
+        return Writer()
+
+    def outputs(self) -> list[NotebookNode]:
+        return [NotebookNode(output_type="stream", name=name, text=text) for name, text in self.chunks if text]
 
 
 def run_test_cell(source: str, session: RemoteSession, execution_count: int | None = None) -> list[NotebookNode]:
@@ -62,9 +83,9 @@ def run_test_cell(source: str, session: RemoteSession, execution_count: int | No
     Raises :class:`KernelAbort` (with ``outputs`` set to what the cell printed so far) when the
     kernel died or ran out of time under it.
     """
-    printed = io.StringIO()
+    printed = _Streams()
     value, failure = None, None
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed), using(session):
+    with contextlib.redirect_stdout(printed.stdout), contextlib.redirect_stderr(printed.stderr), using(session):
         try:
             tree = ast.parse(source, "<test cell>")
             namespace = {"__name__": "__main__", "__builtins__": builtins}
@@ -74,11 +95,11 @@ def run_test_cell(source: str, session: RemoteSession, execution_count: int | No
             if last is not None:
                 value = eval(compile(ast.Expression(last.value), "<test cell>", "eval"), namespace)  # noqa: S307
         except KernelAbort as abort:
-            abort.outputs = [_stream(printed.getvalue())] if printed.getvalue() else []
+            abort.outputs = printed.outputs()
             raise
         except Exception as exc:  # noqa: BLE001 - a failed check, or a name the notebook lacks
             failure = exc
-    outputs = [_stream(printed.getvalue())] if printed.getvalue() else []
+    outputs = printed.outputs()
     if value is not None:
         outputs.append(NotebookNode(output_type="execute_result", execution_count=execution_count, metadata={},
                                     data={"text/plain": repr(value)}))

@@ -184,11 +184,11 @@ class RemoteSession:
                 "kwargs": encoder.encode(dict(kwargs)), "swaps": encoder.encode(swaps),
                 "errstate": {k: v for k, v in np.geterr().items()}}
         result, extra = self.request(meta, encoder)
-        for category, message in extra.get("warnings", [])[:20]:
-            # What NumPy warned in the kernel, warned again here, where the check may be catching it.
+        for category, message, filename, lineno in extra.get("warnings", [])[:20]:
+            # What the kernel warned, warned again here, where the check may be catching it.
             kind = getattr(builtins, str(category), None)
             if isinstance(kind, type) and issubclass(kind, Warning):
-                warnings.warn(str(message), kind, stacklevel=2)
+                warnings.warn_explicit(str(message), kind, str(filename), int(lineno))
         return (result, extra) if op == "trace" else result
 
     def names(self, callee: RemoteHandle) -> set[str]:
