@@ -12,8 +12,13 @@ from .checks import CheckFailed
 _RED, _RESET = "\x1b[0;31m", "\x1b[0m"
 
 
+def check_failed_traceback(value) -> list[str]:
+    """The traceback a failed check shows: just its message."""
+    return [f"{_RED}CheckFailed{_RESET}: {value}"]
+
+
 def _show_check_failure(shell, etype, value, tb, tb_offset=None):
-    stb = [f"{_RED}CheckFailed{_RESET}: {value}"]
+    stb = check_failed_traceback(value)
     shell._showtraceback(etype, value, stb)  # publishes an 'error' output, as a traceback would
     return stb
 

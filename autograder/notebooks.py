@@ -71,6 +71,12 @@ def nbgrader_meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
 
+def is_test_cell(cell) -> bool:
+    """An autograded test cell: graded code, not a solution (nbgrader's own rule)."""
+    meta = nbgrader_meta(cell)
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
 def grade_cells(nb) -> dict[str, nbformat.NotebookNode]:
     """``{grade_id: cell}`` for autograded test cells, in notebook order."""
     return {nbgrader_meta(c)["grade_id"]: c for c in nb.cells

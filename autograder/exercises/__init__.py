@@ -94,6 +94,13 @@ def functions_swapped_in(fn: Callable, parts: dict[str, Callable]):
     if not isinstance(namespace, dict):
         yield
         return
+    with names_swapped_in(namespace, parts):
+        yield
+
+
+@contextlib.contextmanager
+def names_swapped_in(namespace: dict, parts: dict[str, Any]):
+    """Run the block with ``parts`` set in ``namespace``; restore (or remove) each name afterwards."""
     missing = object()
     saved = {name: namespace.get(name, missing) for name in parts}
     namespace.update(parts)

@@ -15,7 +15,6 @@ what the student's code could compute anyway; the verdict is formed in the gradi
 from __future__ import annotations
 
 import builtins
-import contextlib
 import traceback
 import types
 import warnings
@@ -28,7 +27,7 @@ from .wire import Decoder, Encoder, Mirror, WireError, find_kit_function, read_m
 MAX_REQUEST_BYTES = 1 << 30
 MAX_ITEMS = 100_000
 
-_mirror = Mirror()
+_mirror = Mirror(track_changes=True)
 _handles: dict[int, Any] = {}
 _handle_ids: dict[int, int] = {}
 
@@ -88,23 +87,6 @@ def _special(node: dict) -> Any:
     raise WireError(f"a node of an unknown kind: {sorted(node)[:3]}")
 
 
-@contextlib.contextmanager
-def _swapped(names: dict[str, Any]):
-    """The kit's functions in the notebook's namespace for one call (``functions_swapped_in``, here)."""
-    namespace = _user_namespace()
-    missing = object()
-    saved = {name: namespace.get(name, missing) for name in names}
-    namespace.update(names)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is missing:
-                namespace.pop(name, None)
-            else:
-                namespace[name] = value
-
-
 def _call(meta: dict, decoder: Decoder) -> tuple[Any, dict]:
     callee = decoder.decode(meta["callee"])
     args = decoder.decode(meta.get("args", {"$tu": []}))
@@ -113,9 +95,10 @@ def _call(meta: dict, decoder: Decoder) -> tuple[Any, dict]:
     # The call's own kwargs and swaps dicts are the grader's temporaries, not values to send back.
     decoder.containers = [c for c in decoder.containers if c is not kwargs and c is not swaps]
     op, extra = meta["op"], {}
+    from ..exercises import names_swapped_in
     errstate = {k: v for k, v in (meta.get("errstate") or {}).items()
                 if k in ("over", "under", "divide", "invalid") and v in ("ignore", "warn", "raise", "call", "print", "log")}
-    with _swapped(swaps), np.errstate(**errstate), warnings.catch_warnings(record=True) as caught:
+    with names_swapped_in(_user_namespace(), swaps), np.errstate(**errstate), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore" if op == "repeat" else "always")
         if op == "call":
             result = callee(*args, **kwargs)

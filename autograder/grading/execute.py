@@ -21,7 +21,8 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Int
 
 from .. import seeds
-from .host_cells import run_test_cell
+from ..notebooks import is_test_cell
+from .host_cells import error_output, run_test_cell
 from .kernel import SandboxedKernelManager
 from .limits import Limits
 from .remote import KernelAbort, RemoteSession
@@ -31,10 +32,6 @@ _DEFAULTS = Limits()
 # Seconds the last notebook took to run in this process, kernel start to shutdown (the engine
 # reads it after nbgrader returns, to tell execution from grading overhead).
 last_execution_seconds = 0.0
-
-
-def error_output(ename: str, evalue: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
 def why_the_kernel_died(status: int | None, memory_mb: int) -> str:
@@ -51,12 +48,6 @@ def why_the_kernel_died(status: int | None, memory_mb: int) -> str:
             return "the kernel aborted (SIGABRT)"
         return f"the kernel was stopped by {sig}"
     return f"the kernel exited with status {status} (os._exit or a crash in native code)"
-
-
-def is_test_cell(cell) -> bool:
-    """An autograded test cell: graded, not a solution (nbgrader's own rule)."""
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
 class GuardedExecute(Execute):

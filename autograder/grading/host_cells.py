@@ -16,9 +16,8 @@ import traceback
 from nbformat import NotebookNode
 
 from ..checks import CheckFailed
+from ..notebook_display import check_failed_traceback
 from .remote import KernelAbort, RemoteSession, using
-
-_RED, _RESET = "\x1b[0;31m", "\x1b[0m"
 
 
 def names_from_notebook(tree: ast.AST) -> list[str]:
@@ -43,13 +42,16 @@ def names_from_notebook(tree: ast.AST) -> list[str]:
     return sorted(name for name in loaded - stored if not hasattr(builtins, name))
 
 
-def error_output(exc: BaseException) -> NotebookNode:
-    ename = type(exc).__name__
-    if isinstance(exc, CheckFailed):
-        lines = [f"{_RED}CheckFailed{_RESET}: {exc}"]
-    else:
-        lines = traceback.format_exception_only(type(exc), exc)
-    return NotebookNode(output_type="error", ename=ename, evalue=str(exc), traceback=lines)
+def error_output(ename: str, evalue: str, lines: list[str] | None = None) -> NotebookNode:
+    """An ``error`` output (nbgrader scores its cell 0); the traceback is ``lines`` or one line."""
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=lines or [f"{ename}: {evalue}"])
+
+
+def exception_output(exc: BaseException) -> NotebookNode:
+    """A failed check shows its message, any other exception its last line, as in the kernel."""
+    lines = check_failed_traceback(exc) if isinstance(exc, CheckFailed) else \
+        traceback.format_exception_only(type(exc), exc)
+    return error_output(type(exc).__name__, str(exc), lines)
 
 
 class _Streams:
@@ -104,5 +106,5 @@ def run_test_cell(source: str, session: RemoteSession, execution_count: int | No
         outputs.append(NotebookNode(output_type="execute_result", execution_count=execution_count, metadata={},
                                     data={"text/plain": repr(value)}))
     if failure is not None:
-        outputs.append(error_output(failure))
+        outputs.append(exception_output(failure))
     return outputs

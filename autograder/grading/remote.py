@@ -182,7 +182,7 @@ class RemoteSession:
         swaps = {name: fn for layer in self._swaps for name, fn in layer.items()}
         meta = {"op": op, "n": n, "callee": encoder.encode(callee), "args": encoder.encode(tuple(args)),
                 "kwargs": encoder.encode(dict(kwargs)), "swaps": encoder.encode(swaps),
-                "errstate": {k: v for k, v in np.geterr().items()}}
+                "errstate": np.geterr()}
         result, extra = self.request(meta, encoder)
         for category, message, filename, lineno in extra.get("warnings", [])[:20]:
             # What the kernel warned, warned again here, where the check may be catching it.
@@ -244,15 +244,20 @@ def repeatable(fn: Callable, *args: Any, **kwargs: Any) -> Callable[[], Any]:
     which runs the ``n`` calls in the kernel in one request (timed here, by the grader's clock)."""
     if not isinstance(fn, RemoteHandle):
         return lambda: fn(*args, **kwargs)
+    return _RemoteCall(fn, args, kwargs)
 
-    class Repeat:
-        def __call__(self) -> Any:
-            return fn._session.call(fn, args, kwargs)
 
-        def repeat(self, n: int) -> Any:
-            return fn._session.call(fn, args, kwargs, op="repeat", n=n)
+class _RemoteCall:
+    """``fn(*args, **kwargs)`` on a handle, callable once or ``repeat(n)`` times in one request."""
 
-    return Repeat()
+    def __init__(self, fn: RemoteHandle, args: tuple, kwargs: dict):
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+
+    def __call__(self) -> Any:
+        return self.fn._session.call(self.fn, self.args, self.kwargs)
+
+    def repeat(self, n: int) -> Any:
+        return self.fn._session.call(self.fn, self.args, self.kwargs, op="repeat", n=n)
 
 
 def trace_torch_ops(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, dict]:

@@ -114,13 +114,15 @@ class Mirror:
 
     Only the kernel hands out ids. Each side keeps its object for an id; when a node with a
     known ``k`` arrives, the contents are written into that same object (so aliases and in-place
-    changes carry over), and a snapshot of what was last sent tells which objects changed since.
+    changes carry over). The kernel's side (``track_changes``) also keeps a snapshot of what was
+    last sent, to tell which objects a call changed; the grader's side never asks.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, track_changes: bool = False) -> None:
         self.objects: dict[int, Any] = {}
         self.ids: dict[int, int] = {}  # id(object) -> k
         self.snapshots: dict[int, bytes] = {}
+        self.track_changes = track_changes
         self._next = 1
 
     def clear(self) -> None:
@@ -140,8 +142,13 @@ class Mirror:
             self.ids.pop(id(old), None)
         self.objects[k] = obj
         self.ids[id(obj)] = k
-        self.snapshots[k] = fingerprint(obj)
+        self.snap(k, obj)
         return k
+
+    def snap(self, k: int, obj: Any) -> None:
+        """Record ``obj``'s contents as last seen by both sides (kernel side only)."""
+        if self.track_changes:
+            self.snapshots[k] = fingerprint(obj)
 
     def changed(self) -> list[tuple[int, Any]]:
         """Paired arrays, tensors and generators whose contents changed since they last crossed."""
@@ -190,7 +197,7 @@ class Encoder:
             k = self.mirror.pair(obj)
         if k is not None:
             node["k"] = k
-            self.mirror.snapshots[k] = fingerprint(obj)
+            self.mirror.snap(k, obj)
         else:
             node["h"] = len(self.fresh)
             self.fresh[node["h"]] = obj
@@ -285,7 +292,7 @@ class Decoder:
             if isinstance(old, np.ndarray) and old.shape == arr.shape and old.dtype == arr.dtype:
                 if old.flags.writeable and old.tobytes() != arr.tobytes():
                     np.copyto(old, arr)
-                self.mirror.snapshots[node["k"]] = fingerprint(old)
+                self.mirror.snap(node["k"], old)
                 return old
             return self._register(node, np.array(arr, copy=True))
         if "$np" in node:
@@ -299,7 +306,7 @@ class Decoder:
                 if fingerprint(old) != fingerprint(new):
                     with _torch().no_grad():
                         old.copy_(new)
-                self.mirror.snapshots[node["k"]] = fingerprint(old)
+                self.mirror.snap(node["k"], old)
                 return old
             if device.startswith("cuda") and not _torch().cuda.is_available():
                 device = "cpu"
