@@ -1,6 +1,8 @@
 """Where things are in a course repository (see DESIGN.md, "Layout").
 
     source/<a>/<notebook>.ipynb          instructor master, the only place solutions live
+    source/<a>/grading.py                its checks with their answers (instructor-only, see answers.py)
+    autograder/exercises/<notebook>.py   the public checks students install (generated from grading.py)
     assignments/<a>/<notebook>.ipynb     student stubs (generated)
     solutions/<a>/<notebook>.ipynb       executed solutions (generated)
     examples/samples/<a>.toml            how the sample submissions are made from the source
@@ -35,6 +37,26 @@ class Assignment:
     @property
     def source_notebook(self) -> Path:
         return self.root / "source" / self.name / f"{self.notebook}.ipynb"
+
+    @property
+    def grading_module(self) -> Path:
+        """The assignment's checks with their answers: grading side only."""
+        return self.root / "source" / self.name / "grading.py"
+
+    @property
+    def module_name(self) -> str:
+        """The name test cells import the checks by, in the student's notebook and in grading."""
+        return f"autograder.exercises.{self.notebook}"
+
+    @property
+    def public_module(self) -> Path:
+        """The public checks students install (generated from :attr:`grading_module`)."""
+        return self.root / "autograder" / "exercises" / f"{self.notebook}.py"
+
+    @property
+    def published_answers(self) -> Path:
+        """The answers on the public inputs that the public checks look up (generated)."""
+        return self.root / "autograder" / "exercises" / "published" / f"{self.notebook}.npz"
 
     @property
     def release_dir(self) -> Path:

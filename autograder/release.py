@@ -2,6 +2,9 @@
 
     assignments/<a>/   student stubs, by nbgrader generate_assignment (solutions cleared,
                        hidden tests removed, cells locked and checksummed)
+    autograder/exercises/<notebook>.py and published/<notebook>.npz
+                       the public checks students install, generated from source/<a>/grading.py,
+                       and the answers they look up on the public inputs (see autograder.answers)
     solutions/<a>/     the source with hidden tests and solution markers removed, executed,
                        outputs kept (nbval re-runs it to check the outputs reproduce)
     examples/submissions/<student>/<a>/   sample submissions (see autograder.samples)
@@ -16,7 +19,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import samples
+from . import answers, samples
+from .public_module import public_source, write_public_module
+from .publish import record_answers
 from .course import Assignment
 from .grading.workspace import GradingWorkspace
 from .notebooks import nbgrader_meta, normalized, read_notebook, strip_hidden_tests, strip_solution_markers
@@ -59,6 +64,18 @@ def execute_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: int = SOLUTI
     return nb
 
 
+def publish_checks(assignment: Assignment, release_nb, release_dir: Path, *, log=print) -> None:
+    """Write the public module and the answers it looks up (nothing for an assignment whose checks
+    are not yet split into a grading module)."""
+    if not assignment.grading_module.is_file():
+        return
+    write_public_module(assignment.grading_module, assignment.public_module)
+    recorder = record_answers(assignment, release_nb, release_dir, log=log)
+    count = answers.save(recorder, assignment.published_answers)
+    log(f"{assignment.name}: wrote {assignment.public_module.relative_to(assignment.root)} and "
+        f"{count} published answers")
+
+
 def release(assignment: Assignment, *, log=print) -> None:
     """Regenerate assignments/<a>, solutions/<a> and the sample submissions of one assignment."""
     with tempfile.TemporaryDirectory(prefix="release-") as tmp:
@@ -67,6 +84,7 @@ def release(assignment: Assignment, *, log=print) -> None:
             shutil.rmtree(assignment.release_dir)
         shutil.copytree(released, assignment.release_dir)
     log(f"{assignment.name}: wrote {assignment.release_dir.relative_to(assignment.root)}/")
+    publish_checks(assignment, read_notebook(assignment.release_notebook), assignment.release_dir, log=log)
 
     # Solutions run beside their data files (copied from the source folder).
     if assignment.solution_dir.exists():

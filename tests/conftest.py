@@ -11,8 +11,11 @@ import pytest
 from autograder import samples, seeds
 from autograder.checks import CheckFailed
 from autograder.course import list_assignments
+from autograder.grading_side import use_grading_modules
 
 ROOT = Path(__file__).resolve().parents[1]
+# The tests grade: they import each assignment's grading module, as `grade` does.
+use_grading_modules(ROOT)
 DEMO_SEED = 2024
 CHECK_SEED = 1234  # the grading seed that in-process check tests run under
 

@@ -1,5 +1,12 @@
 """The checks that each assignment's test cells call: one module per assignment.
 
+Each assignment's checks are written once, in its grading module ``source/<a>/grading.py``
+(instructor-only). ``autograder release`` generates from it the public module
+``autograder/exercises/<notebook>.py`` that students install, in which every function that computes
+an answer only looks up the values published for the public inputs (see
+:mod:`autograder.answers`). A process that grades imports the grading module under the same name
+(:mod:`autograder.grading_side`); the student's kernel only ever has the public one.
+
 A test cell in ``source/<a>/<notebook>.ipynb`` looks like::
 
     from autograder.exercises import vectorization as grader
@@ -21,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import notebook_display
+from ..answers import NotPublished, is_published_stub, recording, unrecorded
 from ..checks import CheckFailed, check_close, describe_shape, to_numpy
 from ..gradcheck import check_gradient
 from ..grading.remote import is_remote
@@ -84,8 +92,15 @@ def functions_swapped_in(fn: Callable, parts: dict[str, Callable]):
     ``fn`` is a student's function, so its globals are the notebook's namespace: a student's
     ``train`` then calls the kit's ``backprop``, and one mistake costs only its own part. The
     student's functions are put back afterwards, even when the block raises. For a function in
-    the student's kernel (grading), the swap happens there, around each call the block makes.
+    the student's kernel (grading), the swap happens there, around each call the block makes, and
+    each part the kernel calls runs here, in the grading process.
+
+    In the student kit the parts are only published values, so nothing is swapped: the student's
+    own parts run, and a mistake in one of them shows up in this check too (:func:`own_parts_note`).
     """
+    if any(is_published_stub(part) for part in parts.values()):
+        yield
+        return
     if is_remote(fn):
         with fn._session.swapped(parts):
             yield
@@ -94,7 +109,8 @@ def functions_swapped_in(fn: Callable, parts: dict[str, Callable]):
     if not isinstance(namespace, dict):
         yield
         return
-    with names_swapped_in(namespace, parts):
+    # The student's code calls them: what it asks is no public check's answer, so it is not recorded.
+    with names_swapped_in(namespace, {name: unrecorded(part) for name, part in parts.items()}):
         yield
 
 
@@ -148,12 +164,41 @@ def check_all(label: str, checks: list[tuple[str, Callable[[], None]]]) -> None:
 
 
 def close_or_explain(name: str, got: Any, expected: Any, make_mistakes: Callable[[], dict], **kwargs) -> None:
-    """``check_close``, computing the known-mistake candidates only when the values differ."""
+    """``check_close``, computing the known-mistake candidates only when the values differ (and
+    always while release records them, so that the student kit has them)."""
+    if recording():
+        make_mistakes()
     try:
         check_close(name, got, expected, **kwargs)
     except CheckFailed:
-        check_close(name, got, expected, mistakes=make_mistakes(), **kwargs)
+        try:
+            mistakes = make_mistakes()
+        except NotPublished:  # a student kit without the values this mistake would have given
+            mistakes = {}
+        check_close(name, got, expected, mistakes=mistakes, **kwargs)
         raise
+
+
+@contextlib.contextmanager
+def noting_own_parts(fn: Callable, parts: dict[str, Callable]):
+    """Run the block; a failure it raises ends with :func:`own_parts_note`."""
+    try:
+        yield
+    except CheckFailed as exc:
+        note = own_parts_note(fn, parts)
+        if not note:
+            raise
+        raise CheckFailed(f"{exc}{note}") from None
+
+
+def own_parts_note(fn: Callable, parts: dict[str, Callable]) -> str:
+    """What a pass or failure line adds when ``fn`` ran with the student's own parts (their notebook)
+    rather than the kit's (grading): a mistake in one of those parts shows up here too."""
+    if not any(is_published_stub(part) for part in parts.values()):
+        return ""
+    used = sorted(name for name in parts if name in global_names_used(fn))
+    return (f" (in your notebook this ran with your own {', '.join(used)}: a mistake there shows up here too; "
+            "grading runs it with correct ones)") if used else ""
 
 
 def scope_word(hidden: bool) -> str:

@@ -1,0 +1,94 @@
+"""Record what the public checks need to know: the answers on the public inputs.
+
+``autograder release`` runs, in this process, the instructor's solution and then every catalogued
+mistake (the sample submissions) through the released notebook's test cells, with the grading
+modules loaded and a :class:`~autograder.answers.Recorder` on. Every ``@answer`` call a public
+check makes is recorded: the expected values, and the values of each mistake formula the checks
+compare a wrong result with. The public module then looks them up instead of computing them.
+
+Only instructor material runs here (the source's solution and the catalogue's edits of it).
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import io
+import os
+import time
+from pathlib import Path
+
+from . import answers, samples
+from .course import Assignment
+from .grading_side import use_grading_modules
+from .notebooks import is_test_cell, nbgrader_meta, read_notebook
+
+
+def _defined_names(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
+def _run_cell(source: str, namespace: dict) -> None:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102 - instructor material only
+        except Exception:  # noqa: BLE001 - a catalogued mistake fails its checks, as it should
+            pass
+
+
+@contextlib.contextmanager
+def _working_directory(folder: Path):
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def run_notebook(nb, recorder: answers.Recorder, namespace: dict | None = None, *,
+                 answer_cells_only: bool = False) -> dict:
+    """Run ``nb``'s code cells here, test cells with ``recorder`` on; return the namespace.
+
+    With ``answer_cells_only``, only the answer cells and the test cells run, on top of
+    ``namespace`` (a solution run's): a sample differs from the solution only in its answers.
+    """
+    if namespace is None:
+        namespace = {"__name__": "__main__", "__builtins__": builtins}
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        if is_test_cell(cell):
+            with recorder.active():
+                _run_cell(cell.source, namespace)
+        elif not answer_cells_only or nbgrader_meta(cell).get("solution"):
+            _run_cell(cell.source, namespace)
+    return namespace
+
+
+def record_answers(assignment: Assignment, release_nb, release_dir: Path, *, log=print) -> answers.Recorder:
+    """Run the solution and every sample through the released test cells; return what they recorded."""
+    use_grading_modules(assignment.root)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    source_nb = read_notebook(assignment.source_notebook)
+    recorder = answers.Recorder()
+    with _working_directory(release_dir):
+        started = time.perf_counter()
+        solution = run_notebook(samples.filled_in(release_nb, source_nb), recorder)
+        log(f"{assignment.name}: recorded the solution's public checks ({time.perf_counter() - started:.1f} s)")
+        answer_names = set().union(*(_defined_names(c.source) for c in release_nb.cells if nbgrader_meta(c).get("solution")))
+        started = time.perf_counter()
+        specs = samples.load_specs(assignment)
+        recorder.eager = False  # the solution's run computed every hint; a sample adds its own paths
+        for spec in specs:
+            nb = samples.build_sample(spec, release_nb, source_nb, f"{assignment.sample_spec}: ")
+            namespace = {k: v for k, v in solution.items() if k not in answer_names}
+            t = time.perf_counter()
+            run_notebook(nb, recorder, namespace, answer_cells_only=True)
+            log(f"  {spec.student}: {time.perf_counter() - t:.1f} s")
+        log(f"{assignment.name}: recorded {len(specs)} catalogued mistakes ({time.perf_counter() - started:.1f} s)")
+    return recorder
