@@ -47,13 +47,15 @@ def cmd_validate(args) -> int:
 def cmd_grade(args) -> int:
     from .grading.batch import grade_batch
     from .grading.intake import IntakeError
+    from .grading.isolation import IsolationError
+    from .grading.limits import LimitsError
     from .grading.reports import gradebook_table
     assignment = get_assignment(_root(args), args.assignment)
     try:
         results = grade_batch(assignment, Path(args.submissions), Path(args.out), seed=args.seed,
                               students=args.student or None, jobs=args.jobs, roster=args.roster,
-                              progress=not args.no_progress)
-    except (IntakeError, ValueError) as exc:
+                              progress=not args.no_progress, say=print)
+    except (IntakeError, ValueError, IsolationError, LimitsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(gradebook_table(results))
@@ -81,7 +83,8 @@ def cmd_demo(args) -> int:
             continue
         print(f"\n=== {assignment.name}: grading {len(specs)} sample submissions from "
               f"{assignment.samples_dir.relative_to(root)}/ ===")
-        results = grade_batch(assignment, assignment.samples_dir, out_root / assignment.name, seed=args.seed)
+        results = grade_batch(assignment, assignment.samples_dir, out_root / assignment.name, seed=args.seed,
+                              say=print)
         print(gradebook_table(results))
         problems = samples.mismatches(specs, results)
         if problems:
@@ -147,10 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .grading.isolation import IsolationError
     args = build_parser().parse_args(argv)
     _quiet_libraries()
     try:
         return args.func(args)
-    except CourseError as exc:
+    except (CourseError, IsolationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -8,12 +8,14 @@ image is built, and ``run_autograder``, run once per submission with the working
 
 The bundle (everything under ``/autograder/source`` at run time)::
 
-    setup.sh                  python3.11 (apt if needed), a venv at /autograder/venv, CPU torch, the kit; self-test
+    setup.sh                  python3.11 (apt if needed), bubblewrap, a venv at /autograder/venv, CPU torch,
+                              the kit; self-test
     run_autograder            grades the one notebook in /autograder/submission; always writes results.json
     bundle.json               which assignment, kit version, torch pin, build time
     requirements.txt          pins (pip constraints) from the environment the bundle was built in
     dist/autograder-*.whl     the kit, built from this checkout
     course/nbgrader_config.py
+    course/course.toml        the course's limits and minimum isolation, when it has one
     course/source/<A>/        the instructor notebook: hidden tests AND SOLUTIONS (nbgrader restores
                               the test cells from it), so the bundle must stay with the course staff
     README.md
@@ -25,6 +27,12 @@ instructor's test cells, runs the notebook with per-cell limits, reads the point
 at random; it is written into the results. Whatever goes wrong, a results.json with score 0 and
 the reason is written: by :func:`run` for anything Python sees, by ``run_autograder`` itself when
 Python cannot even start.
+
+Isolation (:mod:`autograder.grading.isolation`): Gradescope's containers run as root, usually
+without CAP_SYS_ADMIN, so the namespaces layer needs bubblewrap *and* user namespaces, which the
+container may refuse; the uid layer (a user id of its own) works as root in any case. The bundle's
+``course/`` folder holds the solutions, so the grader makes it readable by root only before the
+first kernel starts. ``extra_data.isolation`` in results.json names the layers in force.
 
 ``AUTOGRADER_GRADESCOPE_ROOT`` (default ``/autograder``) moves the whole layout, and
 ``AUTOGRADER_PYTHON`` (default ``$ROOT/venv/bin/python``) picks the interpreter, so that a bundle
@@ -82,7 +90,12 @@ export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INP
 
 apt_install() { apt-get update -y && apt-get install -y --no-install-recommends "$@"; }
 
-# 1. Python 3.11, what the kit is tested with (Ubuntu 22.04: universe; 24.04: the deadsnakes PPA).
+# 1. bubblewrap, for the namespaces layer of the kernels' sandbox (without it they still get a
+#    user id of their own and resource limits; the self-test prints which layers are in force).
+command -v bwrap >/dev/null 2>&1 || apt_install bubblewrap \
+  || echo "setup.sh: could not install bubblewrap; kernels run without the namespaces layer" >&2
+
+# 2. Python 3.11, what the kit is tested with (Ubuntu 22.04: universe; 24.04: the deadsnakes PPA).
 if ! command -v python3.11 >/dev/null 2>&1; then
   apt_install python3.11 python3.11-venv \
     || { apt_install software-properties-common gnupg ca-certificates \
@@ -102,19 +115,19 @@ if [ -z "$PY" ]; then
   exit 1
 fi
 
-# 2. The virtual environment (Ubuntu's pythonX.Y-venv package provides ensurepip).
+# 3. The virtual environment (Ubuntu's pythonX.Y-venv package provides ensurepip).
 if ! "$PY" -m venv "$VENV"; then
   rm -rf "$VENV"
   apt_install "$(basename "$PY")-venv"
   "$PY" -m venv "$VENV"
 fi
 
-# 3. torch first, from the CPU index; then the kit, its dependencies held to the tested pins.
+# 4. torch first, from the CPU index; then the kit, its dependencies held to the tested pins.
 "$VENV/bin/python" -m pip install --upgrade pip
 "$VENV/bin/python" -m pip install "@TORCH@" --index-url "@TORCH_INDEX@"
 "$VENV/bin/python" -m pip install -c "$HERE/requirements.txt" "$HERE"/dist/*.whl
 
-# 4. Self-test: the instructor notebook must score full marks in this image.
+# 5. Self-test: the instructor notebook must score full marks in this image.
 "$VENV/bin/python" -m autograder.gradescope selftest --source "$HERE"
 """
 
@@ -150,9 +163,10 @@ grades. Upload it to Gradescope only as the assignment's autograder, and never s
 Upload: Gradescope assignment -> Configure Autograder -> Zipped file upload -> this zip, on an Ubuntu
 base image. Students submit `{notebook}.ipynb` (a single notebook under another name is graded, with a note).
 
-- `setup.sh` (once, at image build): Python 3.11, a venv in `/autograder/venv`, `{torch}` from the
-  CPU index, then `dist/*.whl` with its dependencies held to `requirements.txt`. It ends by grading
-  the instructor notebook once, and fails the build unless it scores full marks.
+- `setup.sh` (once, at image build): bubblewrap, Python 3.11, a venv in `/autograder/venv`, `{torch}` from
+  the CPU index, then `dist/*.whl` with its dependencies held to `requirements.txt`. It ends by grading
+  the instructor notebook once, and fails the build unless it scores full marks (it prints the
+  isolation layers in force, and fails below the minimum `course/course.toml` sets).
 - `run_autograder` (per submission): grades the one `.ipynb` in `/autograder/submission` the way
   `autograder grade` does, and writes `/autograder/results/results.json`: one test per graded cell
   with the check's message, plus the hidden-test seed. A submission that cannot be graded
@@ -252,6 +266,8 @@ def build_bundle(assignment: Assignment, out: Path) -> list[str]:
         shutil.copytree(assignment.source_notebook.parent, course / "source" / assignment.name,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc"))
         shutil.copy2(root / "nbgrader_config.py", course / "nbgrader_config.py")
+        if (root / "course.toml").is_file():  # limits and minimum isolation hold on Gradescope too
+            shutil.copy2(root / "course.toml", course / "course.toml")
 
         built = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         version = wheel.name.split("-")[1]
@@ -336,14 +352,30 @@ def load_bundle(source: Path) -> Assignment:
     return get_assignment(source / "course", info["assignment"])
 
 
-def grade_submission(source: Path, submission_dir: Path, seed: int):
-    """Grade what is in ``submission_dir`` with the bundle in ``source``: a :class:`StudentResult`."""
+def keep_course_private(source: Path) -> None:
+    """Make the bundle's ``course/`` (the instructor notebook, with the solutions) readable by its
+    owner only: a kernel with a user id of its own but no namespaces must not read it."""
+    course = source / "course"
+    if course.is_dir() and course.stat().st_uid == os.geteuid():
+        os.chmod(course, 0o700)
+
+
+def grade_submission(source: Path, submission_dir: Path, seed: int, say=None):
+    """Grade what is in ``submission_dir`` with the bundle in ``source``: a :class:`StudentResult`.
+
+    Raises IsolationError (nothing graded) below the minimum isolation of the bundle's course.toml."""
     from .grading.engine import grade_one
+    from .grading.kernel import isolation_in_force
     from .grading.workspace import GradingWorkspace
     assignment = load_bundle(source)
+    keep_course_private(source)
     submission = find_submission(submission_dir, assignment)
     with tempfile.TemporaryDirectory(prefix="autograder-gradescope-") as tmp:
         ws = GradingWorkspace(assignment, Path(tmp) / "nbgrader")
+        isolation = isolation_in_force().with_exposed(ws.private_paths())
+        if say is not None:
+            say(isolation.describe())
+        isolation.require(ws.minimum_isolation, str(assignment.root / "course.toml"))
         ws.generate()
         return grade_one(ws, submission, seed)
 
@@ -370,11 +402,11 @@ def run(root: Path) -> dict:
         from .grading.reports import gradebook_table, gradescope_results
         seed = _seed()
         print(f"grading {root / 'submission'} with hidden-test seed {seed}", flush=True)
-        result = grade_submission(root / "source", root / "submission", seed)
+        result = grade_submission(root / "source", root / "submission", seed, say=lambda line: print(line, flush=True))
         print(gradebook_table([result]), flush=True)
         payload = gradescope_results(result)
-        payload["extra_data"] = {"assignment": result.assignment, "seed": seed, "max_score": result.max_score,
-                                 "status": result.status}
+        payload.setdefault("extra_data", {}).update(assignment=result.assignment, seed=seed,
+                                                    max_score=result.max_score, status=result.status)
     except Exception as exc:  # noqa: BLE001 - every failure must still produce a results.json
         traceback.print_exc()
         payload = crash_results(f"the autograder failed ({type(exc).__name__}: {exc}). This is not a problem "
@@ -385,14 +417,20 @@ def run(root: Path) -> dict:
 
 
 def selftest(source: Path) -> int:
-    """Grade the bundle's instructor notebook; 0 when it scores full marks (``setup.sh``'s last step)."""
+    """Grade the bundle's instructor notebook; 0 when it scores full marks (``setup.sh``'s last step).
+    1, without grading, when this machine cannot give the isolation the course requires."""
+    from .grading.isolation import IsolationError
     from .grading.reports import gradebook_table
     assignment = load_bundle(source)
     with tempfile.TemporaryDirectory(prefix="autograder-selftest-") as tmp:
         submission = Path(tmp) / "submission"
         submission.mkdir()
         shutil.copy2(assignment.source_notebook, submission / assignment.source_notebook.name)
-        result = grade_submission(source, submission, _seed())
+        try:
+            result = grade_submission(source, submission, _seed(), say=print)
+        except IsolationError as exc:
+            print(f"self-test: refused: {exc}")
+            return 1
     print(gradebook_table([result]))
     ok = not result.reason and result.score >= result.max_score > 0
     print(f"self-test: the instructor notebook for {assignment.name} scores {result.score:g}/{result.max_score:g}"

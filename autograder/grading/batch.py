@@ -18,6 +18,7 @@ import secrets
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
 
@@ -26,6 +27,8 @@ from . import reports
 from .summary import summary_html
 from .engine import grade_one
 from .intake import Submission, find_lms_submissions, find_submissions
+from .isolation import Isolation
+from .kernel import isolation_in_force
 from .record import record_result
 from .results import StudentResult
 from .workspace import GradingWorkspace
@@ -77,7 +80,7 @@ def _graded(base: GradingWorkspace, found: list[Submission], seed: int, jobs: in
 
 def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, seed: int | None = None,
                 students: list[str] | None = None, jobs: int | None = None, roster: Path | None = None,
-                progress: bool = True) -> list[StudentResult]:
+                progress: bool = True, say: Callable[[str], None] | None = None) -> list[StudentResult]:
     """Grade the submissions for ``assignment`` under ``submissions``; write the reports to ``out``.
 
     Args:
@@ -86,9 +89,13 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, seed: i
         jobs: worker processes (default: the number of cores).
         roster: a roster CSV; ``submissions`` is then an LMS export (zip or folder).
         progress: show a progress bar (on stderr): done/total, failures so far, ETA.
+        say: prints the line naming the isolation in force, before the first submission.
 
     Returns:
         One result per graded student, sorted by student.
+
+    Raises:
+        IsolationError: the machine cannot give the isolation course.toml requires (nothing graded).
     """
     out = Path(out)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
@@ -106,6 +113,10 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, seed: i
     # A regrade keeps the run's gradebook and the other students' autograded notebooks.
     # The student's kernel sees neither the other submissions nor the reports.
     base = GradingWorkspace(assignment, out / ".nbgrader", fresh=not students, hidden=(out, Path(submissions)))
+    isolation = _isolation(base, out)
+    if say is not None:
+        say(isolation.describe())
+    isolation.require(base.minimum_isolation, str(assignment.root / "course.toml"))
     base.generate()
 
     results: list[StudentResult] = []
@@ -123,11 +134,23 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, seed: i
         bar.close()
         shutil.rmtree(base.path / "workers", ignore_errors=True)
 
-    _write_reports(assignment, results, out, keep_other_rows=bool(students))
+    _write_reports(assignment, results, out, keep_other_rows=bool(students), isolation=isolation.describe())
     return sorted(results, key=lambda r: r.student)
 
 
-def _write_reports(assignment: Assignment, results: list[StudentResult], out: Path, *, keep_other_rows: bool) -> None:
+def _isolation(base: GradingWorkspace, out: Path) -> Isolation:
+    """The isolation kernels will get here, knowing which private paths a uid of its own could read.
+
+    With a uid but no namespaces, file modes are the wall: the output folder (everyone's reports)
+    is made readable by its owner only, like the workspace inside it."""
+    isolation = isolation_in_force()
+    if isolation.uses_uid and not isolation.uses_namespaces:
+        os.chmod(out, 0o700)
+    return isolation.with_exposed(base.private_paths())
+
+
+def _write_reports(assignment: Assignment, results: list[StudentResult], out: Path, *, keep_other_rows: bool,
+                   isolation: str = "") -> None:
     csv_path = out / "grades.csv"
     kept: list[dict] = []
     if keep_other_rows and csv_path.is_file():
@@ -140,4 +163,4 @@ def _write_reports(assignment: Assignment, results: list[StudentResult], out: Pa
         reports.write_results_json(r, out / "results" / f"{r.student}.json")
     if not keep_other_rows:  # a regrade of a few students would make a misleading class summary
         seed = results[0].seed if results else None
-        (out / "summary.html").write_text(summary_html(results, assignment.name, seed), encoding="utf-8")
+        (out / "summary.html").write_text(summary_html(results, assignment.name, seed, isolation), encoding="utf-8")

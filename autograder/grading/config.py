@@ -9,12 +9,12 @@ from .limits import Limits
 
 
 def nbgrader_config(root: Path, *, release_directory: str = "release", limits: Limits = Limits(),
-                    hidden_paths: tuple[Path, ...] = ()) -> Config:
+                    minimum_isolation: str = "limits", minimum_source: str = "course.toml") -> Config:
     """nbgrader settings for a course rooted at ``root``.
 
     * ``GuardedExecute`` (our Execute) runs each notebook in a sandboxed kernel with ``limits``;
       ``timeout`` is its per-cell limit (``ExecutePreprocessor.timeout`` is ignored by nbgrader).
-      ``hidden_paths`` are folders the kernel must not see (besides ``root`` itself).
+      A kernel below ``minimum_isolation`` (set in ``minimum_source``) refuses to start.
     * Our ``StderrToStdout`` replaces ``IgnorePattern`` so that warnings never zero a test cell.
     * The gradebook lives in ``root/gradebook.db``.
     """
@@ -36,7 +36,8 @@ def nbgrader_config(root: Path, *, release_directory: str = "release", limits: L
     c.SandboxedKernelManager.memory_mb = limits.memory_mb
     c.SandboxedKernelManager.max_processes = limits.max_processes
     c.SandboxedKernelManager.file_mb = limits.file_mb
-    c.SandboxedKernelManager.hidden_paths = [str(p) for p in (Path(root), *hidden_paths)]
+    c.SandboxedKernelManager.minimum_isolation = minimum_isolation
+    c.SandboxedKernelManager.minimum_source = minimum_source
     c.Autograde.autograde_preprocessors = [GuardedExecute, StderrToStdout, ClearMetadataPreprocessor, LimitOutput,
                                            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

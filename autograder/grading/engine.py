@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 
 import nbformat
@@ -19,6 +20,7 @@ from ..seeds import SEED_ENV
 from . import execute
 from .intake import Submission
 from .results import CellResult, StudentResult
+from .kernel import isolation_in_force
 from .workspace import GradingWorkspace
 
 
@@ -63,10 +65,17 @@ def edited_test_cells(submitted: nbformat.NotebookNode, released: nbformat.Noteb
 
 
 def _last_error_line(result: dict) -> str:
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)")
+
+
     text = (result.get("log") or "") + "\n" + (result.get("error") or "")
+    """The reason nbgrader failed: the exception its traceback ends with (nbgrader's own closing
+    "Please see the above traceback" says nothing), else the last line that mentions an error."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("[INFO]")]
     errors = [ln for ln in lines if "Error" in ln or "error" in ln]
-    return (errors or lines or ["nbgrader autograde failed"])[-1][:500]
+    raised = [f"{m.group(1)}: {m.group(2)}" for m in map(_EXCEPTION_LINE.match, lines)
+              if m and m.group(1) != "NbGraderException"]
+    return (raised or errors or lines or ["nbgrader autograde failed"])[-1][:500]
 
 
 def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> StudentResult:
@@ -79,6 +88,7 @@ def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> Studen
     result.cells = [CellResult(gid, 0.0, pts) for gid, pts in points.items()]
     if submission.note:
         result.notes.append(submission.note)
+    result.isolation = isolation_in_force().with_exposed(ws.private_paths()).as_dict()
 
     def done() -> StudentResult:
         result.seconds = time.perf_counter() - started
@@ -107,6 +117,8 @@ def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> Studen
     result.execution_seconds = execute.last_execution_seconds
     if not outcome.get("success"):
         result.reason = f"nbgrader could not grade {submission.path}: {_last_error_line(outcome)}"
+    if execute.last_isolation is not None:  # what this student's kernel had, with the paths it could read
+        result.isolation = execute.last_isolation.with_exposed(ws.private_paths()).as_dict()
         return done()
 
     with ws.gradebook() as gb:

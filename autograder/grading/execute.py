@@ -16,6 +16,7 @@ import signal
 import time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Int
@@ -24,15 +25,29 @@ from .. import seeds
 from ..notebooks import is_test_cell
 from .host_cells import error_output, run_test_cell
 from .kernel import SandboxedKernelManager
+from .isolation import Isolation, IsolationError
 from .limits import Limits
 from .remote import KernelAbort, RemoteSession
 
 _DEFAULTS = Limits()
 
 # Seconds the last notebook took to run in this process, kernel start to shutdown (the engine
-# reads it after nbgrader returns, to tell execution from grading overhead).
+# reads it after nbgrader returns, to tell execution from grading overhead), and the isolation
+# its kernel had.
 last_execution_seconds = 0.0
 
+last_isolation: Isolation | None = None
+
+
+class KernelStartError(RuntimeError):
+    """The student's kernel never started; the message says why (from the launcher's own log)."""
+
+
+def why_the_kernel_did_not_start(km, exc: BaseException) -> str:
+    if isinstance(exc, IsolationError):
+        return str(exc)
+    log = getattr(km, "start_log", "")
+    return f"the grading kernel did not start ({type(exc).__name__}: {exc})" + (f"; its log: {log}" if log else "")
 
 def why_the_kernel_died(status: int | None, memory_mb: int) -> str:
     """A reason a student can act on, from the kernel process's exit status."""
@@ -66,15 +81,36 @@ class GuardedExecute(Execute):
         self._stopped_because = ""
         self._cell_timeout = self.timeout
         self._output_bytes = {}
-        global last_execution_seconds
+        global last_execution_seconds, last_isolation
         seeds.forget_announcement()  # a worker grades many notebooks: each one's feedback names the seed
         started = time.perf_counter()
         try:
+        last_isolation = None
             return super().preprocess(nb, resources, km)
         finally:
             last_execution_seconds = time.perf_counter() - started
 
     def preprocess_cell(self, cell, resources, index):
+    async def async_start_new_kernel(self, **kwargs):
+        km = self.km
+        try:
+            await super().async_start_new_kernel(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - the row must say why, not "see the traceback"
+            raise KernelStartError(why_the_kernel_did_not_start(km, exc)) from exc
+        global last_isolation
+        last_isolation = getattr(km, "isolation", None)
+
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+    async def async_start_new_kernel_client(self):
+        km = self.km
+        try:
+            return await super().async_start_new_kernel_client()
+        except Exception as exc:  # noqa: BLE001
+            raise KernelStartError(why_the_kernel_did_not_start(km, exc)) from exc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
         if self._stopped_because:

@@ -1,48 +1,40 @@
 """The kernel manager nbgrader uses to run a submission: every kernel starts inside the sandbox.
 
 nbclient builds a kernel manager from the grading config; this one puts
-``python -m autograder.grading.sandbox`` in front of the kernel command (see that module for
-the walls), gives each kernel a scratch folder, and, after the kernel stops, kills whatever it
-left running and removes the folder.
+``python -m autograder.grading.sandbox`` (and, with the namespaces layer, ``bwrap``) in front of
+the kernel command, gives each kernel a scratch folder, and, after the kernel stops, kills
+whatever it left running and removes the folder. Which layers apply is decided once per process
+by :func:`.isolation.probe`.
 
-As root, each kernel also gets a user id of its own and no network, so the grader talks to it
-over Unix sockets in its scratch folder instead of TCP.
+With the namespaces or the uid layer the grader talks to the kernel over Unix sockets in its
+scratch folder instead of TCP (inside the sandbox there is no network at all).
 """
 from __future__ import annotations
 
 import glob
 import os
-import secrets
 import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, Int, List, Unicode
+from traitlets import Bool, Int, Unicode
 
 from ..seeds import SEED_ENV
+from .isolation import LIMITS_ONLY, PRIVATE_UIDS, Isolation, command_for, fresh_uid, make_scratch, probe
 from .limits import Limits
 from .sandbox import pids_of_user
+from .view import kit_paths
+
+__all__ = ["PRIVATE_UIDS", "SandboxedKernelManager", "kit_paths", "isolation_in_force"]
 
 _DEFAULTS = Limits()
 
-# Each sandboxed kernel gets a user id drawn from here, one no account on the machine uses.
-PRIVATE_UIDS = range(100000, 900000)
 
-
-def isolation_available() -> bool:
-    """Namespaces and a user id of its own need root (a grading server, a container)."""
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def kit_paths() -> list[Path]:
-    """What the kernel must be able to read: the Python install and the kit's own package."""
-    import autograder
-    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
-             Path(autograder.__file__).resolve().parent}
-    return sorted(paths)
+def isolation_in_force() -> Isolation:
+    """What kernels started by this process get (the probe, run once per process)."""
+    return probe()
 
 
 def _matplotlib_font_cache() -> list[Path]:
@@ -55,63 +47,84 @@ def _matplotlib_font_cache() -> list[Path]:
     return found
 
 
+def _log_tail(path: Path, lines: int = 6) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    kept = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return " | ".join(kept[-lines:])[:600]
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     memory_mb = Int(_DEFAULTS.memory_mb, help="address-space limit of the kernel").tag(config=True)
     max_processes = Int(_DEFAULTS.max_processes, help="processes and threads the kernel may run").tag(config=True)
     file_mb = Int(_DEFAULTS.file_mb, help="largest file the kernel may write").tag(config=True)
-    hidden_paths = List(Unicode(), help="folders and files the kernel must not see").tag(config=True)
-    isolate = Bool(True, help="use namespaces and a private user id where running as root").tag(config=True)
+    isolate = Bool(True, help="use the strongest isolation the host allows (False: resource limits only)").tag(config=True)
+    minimum_isolation = Unicode("limits", help="refuse to start a kernel below this layer").tag(config=True)
+    minimum_source = Unicode("course.toml", help="where the minimum was set (for the refusal message)").tag(config=True)
 
     scratch: Path | None = None
     sandbox_uid: int | None = None
+    isolation: Isolation | None = None
+    start_log: str = ""  # the end of kernel.log, kept when the kernel is cleaned up
 
     async def _async_pre_start_kernel(self, **kw):
-        self.scratch = Path(tempfile.mkdtemp(prefix="agk-", dir="/tmp"))
-        (self.scratch / "home" / ".matplotlib").mkdir(parents=True)
+        self.isolation = probe() if self.isolate else LIMITS_ONLY
+        self.isolation.require(self.minimum_isolation, self.minimum_source)
+        self.sandbox_uid = fresh_uid() if self.isolation.uses_uid else None
+        # The launcher gives home/ to the kernel's uid; requests/ stays the grader's.
+        self.scratch = make_scratch(self.sandbox_uid)
+        (self.scratch / "home" / ".matplotlib").mkdir()
         for cache in _matplotlib_font_cache():
             shutil.copy2(cache, self.scratch / "home" / ".matplotlib" / cache.name)
-        if self.isolate and isolation_available():
-            self.sandbox_uid = PRIVATE_UIDS.start + secrets.randbelow(len(PRIVATE_UIDS))
-            os.chmod(self.scratch, 0o711)
+        if self.isolation.launch != "plain":
             # No network inside: the channels are Unix sockets the kernel creates in its folder.
             self.transport = "ipc"
             self.ip = str(self.scratch / "home" / "k")
-        # Requests from checks that run outside the kernel: the kernel may read them, not write here.
-        (self.scratch / "requests").mkdir(mode=0o755)
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
         kw.get("env", {}).pop(SEED_ENV, None)  # the hidden seed stays with the grader
         return kernel_cmd, kw
 
     def format_kernel_cmd(self, extra_arguments=None):
         kernel_cmd = super().format_kernel_cmd(extra_arguments)
+        launch = self.isolation.launch
         launcher = [sys.executable, "-m", "autograder.grading.sandbox", "--scratch", str(self.scratch),
                     "--memory-mb", str(self.memory_mb), "--max-processes", str(self.max_processes),
                     "--file-mb", str(self.file_mb)]
+        command, become = command_for(launch, self.scratch, self.sandbox_uid, kernel_cmd)
         if self.sandbox_uid is not None:
-            launcher += ["--uid", str(self.sandbox_uid),
-                         "--connection-file", os.path.realpath(self.connection_file)]
-            launcher += [arg for p in self.hidden_paths for arg in ("--hide", p)]
-            launcher += [arg for p in kit_paths() for arg in ("--reach", str(p))]
-        return launcher + ["--"] + kernel_cmd
+            launcher += ["--owner", str(self.sandbox_uid)]
+        if become is not None:
+            launcher += ["--become", str(become)]
+        if self.isolation.uses_namespaces:
+            launcher += ["--namespaces"]
+        if launch != "plain":  # the kernel's user, or its view, cannot read the original
+            launcher += ["--connection-file", os.path.realpath(self.connection_file)]
+        return launcher + ["--"] + command
 
     def kernel_exit_status(self) -> int | None:
         """The kernel process's exit code (negative: killed by that signal), once it has ended."""
         process = getattr(self.provisioner, "process", None)
-        return None if process is None else process.poll()
+        status = None if process is None else process.poll()
+        if status is not None and status > 128 and self.isolation is not None and self.isolation.uses_namespaces:
+            return 128 - status  # bwrap reports a kernel killed by signal N as 128 + N
+        return status
 
     def kill_leftovers(self) -> None:
-        """Kill everything the kernel started: all processes of its user id, or its process group."""
+        """Kill everything the kernel started: all processes of its user id, and its process group
+        (the launcher made it a session leader; bwrap's --die-with-parent and the end of its PID
+        namespace take the rest)."""
         if self.sandbox_uid is not None:
             for pid in pids_of_user(self.sandbox_uid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
-            return
         process = getattr(self.provisioner, "process", None)
-        if process is not None:
+        if process is not None and process.poll() is None:
             try:
-                os.killpg(process.pid, signal.SIGKILL)  # the launcher made the kernel a session leader
+                os.killpg(process.pid, signal.SIGKILL)
             except OSError:
                 pass
 
@@ -119,4 +132,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.kill_leftovers()
         await super()._async_cleanup_resources(restart=restart)
         if self.scratch is not None and not restart:
+            self.start_log = _log_tail(self.scratch / "home" / "kernel.log") or self.start_log
             shutil.rmtree(self.scratch, ignore_errors=True)
+
+    # jupyter_client binds the public name to its own coroutine; nbclient calls it after a failed start.
+    cleanup_resources = _async_cleanup_resources

@@ -3,7 +3,8 @@ and the gradebook table printed at the end.
 
     DIR/grades.csv                          student,assignment,score,max_score,<test cells...>,seed,status,reason
     DIR/feedback/<student>/<notebook>.html  per-question points, messages and hints, seed (no hidden test source)
-    DIR/results/<student>.json              Gradescope's results.json format
+    DIR/results/<student>.json              Gradescope's results.json format (extra_data.isolation: the
+                                            layers the student's kernel ran under)
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def gradescope_results(r: StudentResult) -> dict:
     header += r.notes
     if r.seed is not None:
         header.append(f"Hidden tests used seed {r.seed}.")
-    return {
+    payload = {
         "score": r.score,
         "output": "\n".join(header),
         "visibility": "visible",
@@ -66,6 +67,9 @@ def gradescope_results(r: StudentResult) -> dict:
                    "output": c.output or (r.reason if r.reason else ""), "visibility": "visible"}
                   for c in r.cells],
     }
+    if r.isolation:  # Gradescope keeps extra_data for the staff; unknown top-level keys it does not document
+        payload["extra_data"] = {"isolation": r.isolation}
+    return payload
 
 
 def write_results_json(r: StudentResult, path: Path) -> None:

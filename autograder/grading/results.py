@@ -31,6 +31,7 @@ class StudentResult:
     submission: str = ""
     seconds: float = 0.0            # all of grade_one
     execution_seconds: float = 0.0  # of which running the notebook (kernel start to shutdown)
+    isolation: dict = field(default_factory=dict)  # the layers its kernel ran under (Isolation.as_dict)
 
     @property
     def score(self) -> float:

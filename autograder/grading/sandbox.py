@@ -1,23 +1,21 @@
-"""Start a grading kernel inside a sandbox: ``python -m autograder.grading.sandbox [options] -- KERNEL_CMD``.
+"""Start a grading kernel: ``python -m autograder.grading.sandbox [options] -- COMMAND``.
 
 :class:`autograder.grading.kernel.SandboxedKernelManager` puts this launcher in front of the
-kernel's command. It runs between fork and the kernel, sets the walls up, then ``exec``s the
-kernel. Standard library only, so it starts in milliseconds.
+kernel's command; COMMAND is the kernel, or ``bwrap ... -- kernel`` when the namespaces layer is
+in force (:mod:`.view` builds that part). The launcher runs between fork and the kernel, sets up
+what a process can set up for its children, then ``exec``s COMMAND. Standard library only, so it
+starts in milliseconds.
 
-Always (any Linux, any user):
-    * a new session, so the grader can kill every process the kernel started;
+Always:
     * resource limits: address space (memory bomb), processes (fork bomb), largest file written
-      (disk filler), no core dumps;
-    * its own scratch folder as working directory and ``HOME``.
+      (disk filler), no core dumps; and no new privileges through set-user-id programs;
+    * its own scratch folder as working directory, ``HOME`` and ``TMPDIR``, and an environment
+      reduced to an allow-list (no tokens or paths of the grader's);
+    * the kernel's own stdout and stderr go to ``kernel.log`` in that folder.
 
-When started as root (a grading server, a container, Gradescope), also:
-    * a private mount namespace in which the course's instructor files (``source/``,
-      ``solutions/``, tests, git history), the grading workspace (gradebook, other students'
-      submissions) and the output folder are hidden under empty read-only mounts;
-    * a private network namespace with no interfaces up: no network at all (the grader talks to
-      the kernel over Unix sockets in the scratch folder);
-    * an unprivileged user id of its own, so that file permissions, the process limit and the
-      grader's clean-up all apply to the kernel and everything it starts.
+``--owner UID`` gives the scratch folder to the kernel's user id; ``--become UID`` drops to it
+before the exec (``bwrap`` then runs unprivileged, or there is no ``bwrap``). Inside a sandbox
+that bwrap started as root, the launcher runs a second time with ``--become`` alone.
 """
 from __future__ import annotations
 
@@ -25,108 +23,16 @@ import argparse
 import ctypes
 import os
 import resource
-import stat
+import signal
 import sys
 from pathlib import Path
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 0x4000, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    _check(_libc.mount(source and source.encode(), target.encode(), fstype and fstype.encode(),
-                       ctypes.c_ulong(flags), data and data.encode()), f"mount {target}")
-
-
-def _others_can_enter(folder: Path) -> bool:
-    return bool(folder.stat().st_mode & stat.S_IXOTH)
-
-
-def _bind_back(fd: int, target: Path) -> None:
-    """Mount the file or folder held open as ``fd`` (taken before a tmpfs covered it) at ``target``."""
-    if os.path.isdir(f"/proc/self/fd/{fd}"):
-        target.mkdir()
-    else:
-        target.touch()
-    _mount(f"/proc/self/fd/{fd}", str(target), None, MS_BIND | MS_REC)
-
-
-def make_reachable(path: Path) -> None:
-    """Let an unprivileged user walk down to ``path`` (the Python install, the kit's package).
-
-    A course cloned into ``mktemp -d`` sits under a folder only root may enter. Rather than
-    change that folder, cover it (in this mount namespace only) with an open tmpfs that holds
-    nothing but a bind mount of the one entry on the way to ``path``.
-    """
-    parts = Path(path).resolve().parts
-    for depth in range(1, len(parts)):
-        folder, child = Path(*parts[:depth]), parts[depth]
-        if _others_can_enter(folder):
-            continue
-        fd = os.open(folder / child, os.O_PATH)
-        try:
-            _mount("tmpfs", str(folder), "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
-            target = folder / child
-            _bind_back(fd, target)
-        finally:
-            os.close(fd)
-
-
-def hide(path: Path) -> None:
-    """Cover ``path`` with an empty read-only folder (or ``/dev/null`` for a file)."""
-    if path.is_dir():
-        _mount("tmpfs", str(path), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0555")
-    elif path.exists():
-        _mount("/dev/null", str(path), None, MS_BIND)
-
-
-def private_tmp(keep: list[Path]) -> None:
-    """Give the kernel fresh, empty /tmp, /var/tmp and /dev/shm, keeping only the entries of /tmp
-    that ``keep`` lies in (its scratch folder; the course itself when it was cloned into /tmp).
-    Other users' files in /tmp (other graders' copies, anyone's downloads) are gone from view."""
-    kept = {}
-    for path in keep:
-        path = path.resolve()
-        if path.parts[:2] == ("/", "tmp") and len(path.parts) > 2:
-            top = Path("/tmp", path.parts[2])
-            if top not in kept:
-                kept[top] = os.open(top, os.O_PATH)
-    try:
-        for shared in ("/var/tmp", "/dev/shm"):
-            if os.path.isdir(shared):
-                _mount("tmpfs", shared, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
-        _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
-        for top, fd in kept.items():
-            _bind_back(fd, top)
-    finally:
-        for fd in kept.values():
-            os.close(fd)
-
-
-def isolate(hidden: list[Path], reachable: list[Path], scratch: Path) -> None:
-    """New mount and network namespaces; a private /tmp; the reachable paths opened up, the hidden
-    ones covered."""
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below leaks back to the grader
-    private_tmp([*reachable, scratch])
-    for path in reachable:
-        make_reachable(path)
-    keep = [p.resolve() for p in reachable]
-    for path in hidden:
-        path = path.resolve()
-        if any(k == path or path in k.parents for k in keep):
-            continue  # never hide the Python install or the kit itself
-        hide(path)
+# The environment the kernel keeps from the grader's; HOME, TMPDIR and the rest are set here.
+KEEP_ENV = {"PATH", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS", "MNIST_DIR", "XDG_CACHE_HOME", "AUTOGRADER_OFFLINE", "PYTHONHASHSEED",
+            "PYTHONWARNINGS", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONIOENCODING", "JPY_PARENT_PID"}
 
 
 def become(uid: int) -> None:
@@ -134,6 +40,19 @@ def become(uid: int) -> None:
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
+
+
+def tasks_of_user(uid: int) -> int:
+    """Threads of ``uid`` now running: RLIMIT_NPROC counts them all, not only the kernel's."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if os.stat(entry.path).st_uid == uid:
+                    count += len(os.listdir(f"{entry.path}/task"))
+            except OSError:
+                pass
+    return count
 
 
 def pids_of_user(uid: int) -> list[int]:
@@ -149,7 +68,8 @@ def pids_of_user(uid: int) -> list[int]:
     return pids
 
 
-def apply_limits(memory_mb: int, max_processes: int, file_mb: int) -> None:
+def apply_limits(memory_mb: int, max_processes: int, file_mb: int, uid: int) -> None:
+    """Resource limits for the kernel that will run as ``uid``."""
     def set_limit(kind: int, value: int) -> None:
         hard = resource.getrlimit(kind)[1]
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
@@ -158,34 +78,54 @@ def apply_limits(memory_mb: int, max_processes: int, file_mb: int) -> None:
     set_limit(resource.RLIMIT_AS, memory_mb * 2**20)
     set_limit(resource.RLIMIT_FSIZE, file_mb * 2**20)
     set_limit(resource.RLIMIT_CORE, 0)
-    # RLIMIT_NPROC counts every process of the user; for a shared uid, allow what already runs.
-    uid = os.getuid()
-    if uid != 0:
-        set_limit(resource.RLIMIT_NPROC, max_processes + (len(pids_of_user(uid)) if uid < 60000 else 0))
+    # RLIMIT_NPROC counts every thread of the user: a shared uid (the grader's own, root's) may run
+    # what it already runs, plus the kernel's allowance. Processes with capabilities are exempt.
+    set_limit(resource.RLIMIT_NPROC, max_processes + tasks_of_user(uid))
+
+
+def kernel_environment(home: Path, namespaces: bool) -> dict[str, str]:
+    """The kernel's environment: the allow-listed variables of ours, and its folders."""
+    env = {k: v for k, v in os.environ.items() if k in KEEP_ENV or k.startswith("LC_")}
+    if namespaces:
+        # ipykernel exits when its parent is not JPY_PARENT_PID; inside a PID namespace it never is
+        # (bwrap's --die-with-parent stops the kernel with its grader instead).
+        env.pop("JPY_PARENT_PID", None)
+    env.update(HOME=str(home), TMPDIR=str(home), MPLCONFIGDIR=str(home / ".matplotlib"),
+               IPYTHONDIR=str(home / ".ipython"))
+    return env
+
+
+def no_new_privileges() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl(NO_NEW_PRIVS): {os.strerror(err)}")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m autograder.grading.sandbox")
-    parser.add_argument("--scratch", type=Path, required=True)
-    parser.add_argument("--memory-mb", type=int, required=True)
-    parser.add_argument("--max-processes", type=int, required=True)
-    parser.add_argument("--file-mb", type=int, required=True)
-    parser.add_argument("--uid", type=int, default=None, help="run as this user id (needs root)")
-    parser.add_argument("--hide", type=Path, action="append", default=[])
-    parser.add_argument("--reach", type=Path, action="append", default=[])
+    parser.add_argument("--scratch", type=Path, help="the kernel's folder (its home is SCRATCH/home)")
+    parser.add_argument("--memory-mb", type=int)
+    parser.add_argument("--max-processes", type=int)
+    parser.add_argument("--file-mb", type=int)
+    parser.add_argument("--owner", type=int, help="give the scratch folder to this user id (needs root)")
+    parser.add_argument("--become", type=int, help="run COMMAND as this user id (needs root)")
+    parser.add_argument("--namespaces", action="store_true", help="COMMAND is bwrap: a PID namespace of its own")
     parser.add_argument("--connection-file", type=Path, default=None,
-                        help="copy this connection file into the scratch folder (the kernel's user cannot read the original)")
+                        help="copy this connection file into the scratch folder (the kernel cannot read the original)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.command[:1] == ["--"]:
         args.command = args.command[1:]
     if not args.command:
-        parser.error("no kernel command after --")
+        parser.error("no command after --")
+    if args.scratch is not None and None in (args.memory_mb, args.max_processes, args.file_mb):
+        parser.error("--scratch needs --memory-mb, --max-processes and --file-mb")
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def prepare(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """Everything before the exec for a kernel in ``args.scratch``: the command and environment."""
     if os.getsid(0) != os.getpid():  # jupyter_client usually started us as a session leader already
         os.setsid()
     home = args.scratch / "home"
@@ -194,25 +134,43 @@ def main(argv: list[str] | None = None) -> None:
         private = args.scratch / "connection.json"
         private.write_bytes(args.connection_file.read_bytes())
         command = [str(private) if part == str(args.connection_file) else part for part in command]
-    if args.uid is not None:
-        isolate(args.hide, args.reach, args.scratch)
-        for folder in (args.scratch, home):
-            os.chown(folder, args.uid, args.uid)
-        if args.connection_file is not None:
-            os.chown(private, args.uid, args.uid)
-        become(args.uid)
+        if args.owner is not None:
+            os.chown(private, args.owner, args.owner)
+    if args.owner is not None:
+        for folder, _, files in os.walk(home):  # home/ and what the grader put in it (matplotlib's font list)
+            for path in (folder, *(os.path.join(folder, f) for f in files)):
+                os.chown(path, args.owner, args.owner)
+        os.chmod(home, 0o700)  # other kernels' users may enter the scratch folder, not this one
     # The kernel's own stdout/stderr (not cell output) go to a log in its folder, never to the
     # TA's terminal: a flood of os.write(2, ...) must not bury the progress bar.
     log = os.open(home / "kernel.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    if args.owner is not None:
+        os.fchown(log, args.owner, args.owner)
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
-    apply_limits(args.memory_mb, args.max_processes, args.file_mb)
-    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
-    os.environ.update(HOME=str(home), TMPDIR=str(home), MPLCONFIGDIR=str(home / ".matplotlib"),
-                      IPYTHONDIR=str(home / ".ipython"))
+    uid = args.become if args.become is not None else (args.owner if args.owner is not None else os.getuid())
+    apply_limits(args.memory_mb, args.max_processes, args.file_mb, uid)
+    if args.namespaces:
+        # The interrupt (SIGINT to the process group) is for the kernel, not for bwrap, which would
+        # die of it and take the sandbox along. ipykernel sets its own handler while a cell runs.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.chdir(home)
-    os.execv(command[0], command)
+    return command, kernel_environment(home, args.namespaces)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    command, env = (args.command, dict(os.environ)) if args.scratch is None else prepare(args)
+    try:
+        if args.become is not None:
+            become(args.become)
+        no_new_privileges()
+        os.execvpe(command[0], command, env)
+    except OSError as exc:
+        # Into kernel.log (stderr is there by now): the grader quotes it when the kernel never starts.
+        print(f"autograder sandbox: cannot start {command[0]}: {exc}", file=sys.stderr, flush=True)
+        os._exit(127)
 
 
 if __name__ == "__main__":

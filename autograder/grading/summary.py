@@ -65,7 +65,8 @@ def _histogram_svg(scores: list[float], max_score: float, bins: int = 10) -> str
     return "".join(parts)
 
 
-def summary_html(results: list[StudentResult], assignment: str, seed: int | None) -> str:
+def summary_html(results: list[StudentResult], assignment: str, seed: int | None, isolation: str = "") -> str:
+    """The page; ``isolation`` is the line naming the layers the kernels ran under."""
     if not results:
         return f"<!doctype html><title>{html.escape(assignment)}</title><p>No submissions.</p>"
     scores = sorted(r.score for r in results)
@@ -89,6 +90,7 @@ td:nth-child(3) {{ width: 40%; }} code {{ white-space: pre-wrap; }}</style></hea
 <p>{len(results)} submissions; mean {mean:.2f}, median {median:g} of {max_score:g};
 {sum(r.score >= r.max_score for r in results)} with full marks; {len(errors)} could not be graded.
 Hidden-test seed: {seed if seed is not None else "n/a"}.</p>
+{f'<p>Kernels ran under {html.escape(isolation.removeprefix("isolation: "))}.</p>' if isolation else ""}
 <h2>Scores</h2>{_histogram_svg(scores, max_score)}
 <h2>Pass rate per question</h2>
 <table><tr><th>question</th><th>full marks</th><th></th></tr>{rates}</table>

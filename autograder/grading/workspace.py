@@ -21,8 +21,8 @@ import nbformat
 
 from ..course import Assignment
 from .config import nbgrader_config
-from .kernel import kit_paths
-from .limits import load_limits
+from .limits import COURSE_FILE, load_isolation_minimum, load_limits
+from .view import kit_paths
 
 
 def _put_interpreter_bin_on_path() -> None:
@@ -65,7 +65,12 @@ def kit_checkout() -> Path | None:
 
 class GradingWorkspace:
     """``hidden``: more folders the student's kernel must not see (the TA's submissions folder,
-    the output folder); the workspace itself and the course repository are always hidden."""
+    the output folder); the workspace itself and the course repository are always private.
+
+    With the namespaces layer the kernel sees none of them anyway (an allow-list); with only the
+    uid layer, file modes must keep them from it: the workspace is made readable by its owner only,
+    and :meth:`private_paths` is what the grader checks (``Isolation.with_exposed``).
+    """
 
     def __init__(self, assignment: Assignment, path: Path, *, fresh: bool = True, hidden: tuple[Path, ...] = ()):
         self.assignment = assignment
@@ -74,15 +79,22 @@ class GradingWorkspace:
         if fresh and self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.path, 0o700)  # the gradebook and every submission: no other user may enter
         source_copy = self.path / "source" / assignment.name
         if source_copy.exists():
             shutil.rmtree(source_copy)
         shutil.copytree(assignment.source_notebook.parent, source_copy,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
         self.limits = load_limits(assignment.root, assignment.name)
-        self.config = nbgrader_config(self.path, limits=self.limits,
-                                      hidden_paths=(*course_private_paths(assignment.root), *self.hidden))
+        self.minimum_isolation = load_isolation_minimum(assignment.root)
+        self.config = nbgrader_config(self.path, limits=self.limits, minimum_isolation=self.minimum_isolation,
+                                      minimum_source=str(Path(assignment.root) / COURSE_FILE))
         self._api = None
+
+    def private_paths(self) -> list[Path]:
+        """What a student's kernel must not read: this workspace, the course's instructor files,
+        and the ``hidden`` folders."""
+        return [self.path, *course_private_paths(self.assignment.root), *self.hidden]
 
     @property
     def api(self):
