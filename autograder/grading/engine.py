@@ -19,8 +19,8 @@ from ..notebooks import NotebookError, cell_output_text, grade_cells, read_noteb
 from ..seeds import SEED_ENV
 from . import execute
 from .intake import Submission
-from .results import CellResult, StudentResult
 from .kernel import isolation_in_force
+from .results import CellResult, StudentResult
 from .workspace import GradingWorkspace
 
 
@@ -64,17 +64,17 @@ def edited_test_cells(submitted: nbformat.NotebookNode, released: nbformat.Noteb
     return notes
 
 
-def _last_error_line(result: dict) -> str:
 _EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)")
 
 
-    text = (result.get("log") or "") + "\n" + (result.get("error") or "")
+def _last_error_line(result: dict) -> str:
     """The reason nbgrader failed: the exception its traceback ends with (nbgrader's own closing
     "Please see the above traceback" says nothing), else the last line that mentions an error."""
+    text = (result.get("log") or "") + "\n" + (result.get("error") or "")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("[INFO]")]
-    errors = [ln for ln in lines if "Error" in ln or "error" in ln]
     raised = [f"{m.group(1)}: {m.group(2)}" for m in map(_EXCEPTION_LINE.match, lines)
               if m and m.group(1) != "NbGraderException"]
+    errors = [ln for ln in lines if "Error" in ln or "error" in ln]
     return (raised or errors or lines or ["nbgrader autograde failed"])[-1][:500]
 
 
@@ -86,9 +86,9 @@ def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> Studen
     result = StudentResult(submission.student, ws.assignment.name, max_score=sum(points.values()),
                            seed=seed, submission=str(submission.path or ""))
     result.cells = [CellResult(gid, 0.0, pts) for gid, pts in points.items()]
+    result.isolation = isolation_in_force().with_exposed(ws.private_paths()).as_dict()
     if submission.note:
         result.notes.append(submission.note)
-    result.isolation = isolation_in_force().with_exposed(ws.private_paths()).as_dict()
 
     def done() -> StudentResult:
         result.seconds = time.perf_counter() - started
@@ -115,10 +115,10 @@ def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> Studen
     with kernel_environment(seed):
         outcome = ws.autograde(submission.student)
     result.execution_seconds = execute.last_execution_seconds
-    if not outcome.get("success"):
-        result.reason = f"nbgrader could not grade {submission.path}: {_last_error_line(outcome)}"
     if execute.last_isolation is not None:  # what this student's kernel had, with the paths it could read
         result.isolation = execute.last_isolation.with_exposed(ws.private_paths()).as_dict()
+    if not outcome.get("success"):
+        result.reason = f"nbgrader could not grade {submission.path}: {_last_error_line(outcome)}"
         return done()
 
     with ws.gradebook() as gb:

@@ -24,8 +24,8 @@ from traitlets import Bool, Int
 from .. import seeds
 from ..notebooks import is_test_cell
 from .host_cells import error_output, run_test_cell
-from .kernel import SandboxedKernelManager
 from .isolation import Isolation, IsolationError
+from .kernel import SandboxedKernelManager
 from .limits import Limits
 from .remote import KernelAbort, RemoteSession
 
@@ -35,7 +35,6 @@ _DEFAULTS = Limits()
 # reads it after nbgrader returns, to tell execution from grading overhead), and the isolation
 # its kernel had.
 last_execution_seconds = 0.0
-
 last_isolation: Isolation | None = None
 
 
@@ -48,6 +47,7 @@ def why_the_kernel_did_not_start(km, exc: BaseException) -> str:
         return str(exc)
     log = getattr(km, "start_log", "")
     return f"the grading kernel did not start ({type(exc).__name__}: {exc})" + (f"; its log: {log}" if log else "")
+
 
 def why_the_kernel_died(status: int | None, memory_mb: int) -> str:
     """A reason a student can act on, from the kernel process's exit status."""
@@ -84,13 +84,12 @@ class GuardedExecute(Execute):
         global last_execution_seconds, last_isolation
         seeds.forget_announcement()  # a worker grades many notebooks: each one's feedback names the seed
         started = time.perf_counter()
-        try:
         last_isolation = None
+        try:
             return super().preprocess(nb, resources, km)
         finally:
             last_execution_seconds = time.perf_counter() - started
 
-    def preprocess_cell(self, cell, resources, index):
     async def async_start_new_kernel(self, **kwargs):
         km = self.km
         try:
@@ -111,6 +110,7 @@ class GuardedExecute(Execute):
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
+    def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
         if self._stopped_because:
