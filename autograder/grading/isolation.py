@@ -31,6 +31,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .sandbox import kernel_environment
 from .view import bwrap_command
 
 LAYERS = ("namespaces", "uid", "limits")  # strongest first
@@ -46,6 +47,9 @@ LAUNCHES = {
     "uid": ("uid", "limits"),                          # drop to the uid; no bwrap
     "plain": ("limits",),
 }
+
+WAYS = {"bwrap-as-uid": "bwrap as a uid of its own", "bwrap-as-root": "bwrap as root",
+        "bwrap": "bwrap in a user namespace"}
 
 INSTALL_BWRAP = "install bubblewrap (apt-get install bubblewrap)"
 ALLOW_USERNS = ("run the grader as root with CAP_SYS_ADMIN, or allow unprivileged user namespaces "
@@ -179,8 +183,9 @@ def trial(launch: str) -> str:
     try:
         command, become = command_for(launch, scratch, uid, [sys.executable, "-c", TRIAL_CODE])
         user = {} if become is None else {"user": become, "group": become, "extra_groups": []}
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=scratch / "home",
-                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(scratch / "home")},
+        # The environment a kernel gets (PYTHONPATH included: the kit may be found through it).
+        env = kernel_environment(scratch / "home", namespaces=launch.startswith("bwrap"))
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=scratch / "home", env=env,
                               **user)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"{type(exc).__name__}: {exc}"
@@ -210,7 +215,7 @@ def probe() -> Isolation:
                 if "uid" not in LAUNCHES[launch]:
                     missing.append(("uid", "; ".join(failures) if root else f"not root: {RUN_AS_ROOT}"))
                 return Isolation(launch, tuple(missing))
-            failures.append(f"{launch}: {why}")
+            failures.append(f"{WAYS[launch]}: {why}")
         missing.append(("namespaces", f"bubblewrap cannot create the sandbox here ({'; '.join(failures)}): "
                                       + ALLOW_USERNS))
     if not root:

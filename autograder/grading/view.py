@@ -108,6 +108,8 @@ def bwrap_command(scratch: Path, *, user_namespace: bool, keep_caps: tuple[str, 
         cmd += ["--unshare-user"]
         if bwrap_supports("--disable-userns"):
             cmd += ["--disable-userns"]  # no nested user namespace, with its root, for the student's code
+    # The fresh mounts first: a read-only path may lie under /tmp (a checkout in ``mktemp -d``).
+    cmd += ["--proc", "/proc", "--dev", "/dev", *_tmpfs("/dev/shm"), *_tmpfs("/tmp")]
     for root in SYSTEM_ROOTS:
         if os.path.islink(root):
             cmd += ["--symlink", os.readlink(root), root]
@@ -118,8 +120,7 @@ def bwrap_command(scratch: Path, *, user_namespace: bool, keep_caps: tuple[str, 
         cmd += ["--ro-bind", str(path), str(path)]
     for path in ETC_FILES:
         cmd += ["--ro-bind-try", path, path]
-    cmd += ["--proc", "/proc", "--dev", "/dev", *_tmpfs("/dev/shm"), *_tmpfs("/tmp"),
-            *_parent_folders([scratch]),
+    cmd += [*_parent_folders([scratch]),
             "--bind", str(scratch), str(scratch),
             # The grader writes its requests here; the kernel reads them and must not plant files.
             "--ro-bind", str(scratch / "requests"), str(scratch / "requests"),
