@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+GRADING_MODULE = "grading.py"  # beside each source notebook: its checks, with the answers
+
+
 class CourseError(Exception):
     """A problem with the course repository itself (missing folder, unknown assignment)."""
 
@@ -41,7 +44,7 @@ class Assignment:
     @property
     def grading_module(self) -> Path:
         """The assignment's checks with their answers: grading side only."""
-        return self.root / "source" / self.name / "grading.py"
+        return self.root / "source" / self.name / GRADING_MODULE
 
     @property
     def module_name(self) -> str:

@@ -31,7 +31,10 @@ def kernel(tmp_path, monkeypatch):
     def run_line(code: str) -> None:
         exec(code, {})  # noqa: S102 - the one line the grader runs in the kernel
 
-    return namespace, RemoteSession(run_line, tmp_path, tmp_path)
+    session = RemoteSession(run_line, tmp_path, tmp_path)
+    # The kit's parts the "kernel" calls back are served at once (the real grader sees a marker line).
+    monkeypatch.setattr(agent, "notify_grader", session.serve_part)
+    return namespace, session
 
 
 def handles(kernel, **objects):
@@ -118,14 +121,16 @@ def test_kit_objects_partials_and_swapped_parts_reach_the_kernel_and_come_back(k
         return losses, rule(np.ones(2), np.ones(2), {}, 0.1)[0]
 
     namespace, _ = kernel
-    exec("def uses_helper(x):\n    return helper(x)", namespace)  # noqa: S102 - a notebook's function
+    exec("def uses_helper(*args):\n    return helper(*args)", namespace)  # noqa: S102 - a notebook's function
     got = handles(kernel, fit=fit, uses_helper=namespace["uses_helper"])
     scripted = ScriptedValidation([3.0, 2.0], np.zeros(2))
     losses, w = got["fit"](scripted, functools.partial(REFERENCE_RULES["momentum"], beta=0.5))
     assert losses == [3.0, 2.0] and scripted.called_at_w0 and len(scripted.seen) == 2
     np.testing.assert_allclose(w, 0.95)
-    with functions_swapped_in(got["uses_helper"], {"helper": REFERENCE_RULES["sgd"].__globals__["linspace_grid"]}):
-        assert got["uses_helper"](2).shape == (2,)
+    with functions_swapped_in(got["uses_helper"], {"helper": REFERENCE_RULES["sgd"]}):
+        # The kit's part runs here, in the grader; the kernel only gets what it returns.
+        new_w, state = got["uses_helper"](np.ones(2), np.ones(2), {}, 0.5)
+        assert new_w.tolist() == [0.5, 0.5] and state == {}
     assert "helper" not in namespace  # put back after the call
 
 
@@ -188,3 +193,17 @@ def test_a_test_cell_run_here_reports_passes_failures_and_float_results(kernel):
     assert out[-1].output_type == "error" and out[-1].ename == "CheckFailed"
     out = run_test_cell("undefined_name(1)", session)
     assert out[-1].ename == "NameError"
+
+
+def test_the_kits_parts_run_in_the_grader_and_answer_only_during_the_call(kernel):
+    """A swapped-in part is a stand-in that calls back: the kernel never holds the kit's code, and a
+    stand-in kept past the call gets no more answers."""
+    namespace, _ = kernel
+    exec("def keep(*args):\n    global kept\n    kept = helper\n    return helper(*args)", namespace)  # noqa: S102
+    got = handles(kernel, keep=namespace["keep"])
+    with functions_swapped_in(got["keep"], {"helper": REFERENCE_RULES["sgd"]}):
+        new_w, _ = got["keep"](np.ones(2), np.ones(2), {}, 0.5)
+    assert new_w.tolist() == [0.5, 0.5]
+    assert isinstance(namespace["kept"], agent.GraderPart) and not hasattr(namespace["kept"], "__code__")
+    with pytest.raises(RuntimeError, match="not one of the kit's parts in this call"):
+        namespace["kept"](np.ones(2), np.ones(2), {}, 0.5)

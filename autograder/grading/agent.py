@@ -9,12 +9,22 @@ which calls the function on the grader's inputs and writes the reply: the result
 numbers (see :mod:`.wire`), or the exception's type and message. The kernel never sees the
 hidden seed or the test's source, and nothing it sends back can take part in a comparison.
 
+The kit's own parts that a check puts in the notebook's namespace (so that a student's ``train``
+runs with correct ``forward`` and ``backprop``) are not in the kernel either: each is a
+:class:`GraderPart` that sends its arguments back to the grading process, which runs the part
+there and replies (:meth:`.remote.RemoteSession.serve_part`). The kernel only ever sees the
+values such a call returns for the arguments the student's code passed.
+
 Student code could replace this module too. That changes only what the kernel reports, which is
 what the student's code could compute anyway; the verdict is formed in the grading process.
 """
 from __future__ import annotations
 
 import builtins
+import os
+import secrets
+import sys
+import time
 import traceback
 import types
 import warnings
@@ -26,10 +36,65 @@ from .wire import Decoder, Encoder, Mirror, WireError, find_kit_function, read_m
 
 MAX_REQUEST_BYTES = 1 << 30
 MAX_ITEMS = 100_000
+# How a part call tells the grader a request is waiting: a line on the cell's output, which the
+# grader takes out of it before anyone sees it.
+PART_CALL_MARK = "\x1eautograder-part-call "
+PART_REPLY_WAIT_S = 600
 
 _mirror = Mirror(track_changes=True)
 _handles: dict[int, Any] = {}
 _handle_ids: dict[int, int] = {}
+_folders: dict[str, str] = {}  # "requests" (the grader writes, we read) and "replies" (we write)
+
+
+def notify_grader(token: str) -> None:
+    """Tell the grader that the part call ``token`` waits for it (tests play the grader in-process)."""
+    sys.stdout.write(f"{PART_CALL_MARK}{token}\n")
+    sys.stdout.flush()
+
+
+class GraderPart:
+    """One of the kit's parts, standing in the notebook's namespace while a check's call runs; it
+    runs in the grading process. Called with plain values (what the student's code passes), it
+    returns plain values."""
+
+    def __init__(self, name: str) -> None:
+        self.__name__ = self.__qualname__ = name
+
+    def __repr__(self) -> str:
+        return f"<the kit's {self.__name__}, run by the grader>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        token = secrets.token_hex(8)
+        request = os.path.join(_folders["replies"], f"part-{token}.npz")
+        reply = os.path.join(_folders["requests"], f"part-{token}.npz")
+        encoder = Encoder(Mirror(), _refuse_part_argument(self.__name__), pair_new=False)
+        meta = {"part": self.__name__, "args": encoder.encode(tuple(args)), "kwargs": encoder.encode(dict(kwargs))}
+        write_message(request, meta, encoder.arrays)
+        notify_grader(token)
+        deadline = time.monotonic() + PART_REPLY_WAIT_S
+        while not os.path.exists(reply):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the grader did not answer a call of {self.__name__}")
+            time.sleep(0.0002)
+        answer, arrays = read_message(reply, MAX_REQUEST_BYTES)  # the grader removes it after the call
+        if not answer.get("ok"):
+            error = answer.get("error") or {}
+            kind = getattr(builtins, str(error.get("type")), None)
+            if not (isinstance(kind, type) and issubclass(kind, Exception)):
+                kind = RuntimeError
+            raise kind(str(error.get("message", "")))
+        return Decoder(Mirror(), arrays, _no_special, pair_new=False).decode(answer.get("result"))
+
+
+def _refuse_part_argument(name: str):
+    def refuse(obj: Any) -> dict:
+        raise WireError(f"the kit's {name} takes numbers and arrays; it was passed a {type(obj).__name__}")
+    return refuse
+
+
+def _no_special(node: dict) -> Any:
+    raise WireError(f"a node of an unknown kind: {sorted(node)[:3]}")
 
 
 def _user_namespace() -> dict:
@@ -84,6 +149,8 @@ def _special(node: dict) -> Any:
             raise WireError(f"handle {node.get('$h')!r} is not known") from None
     if "$fn" in node:
         return find_kit_function(str(node["$fn"]))
+    if "$part" in node:
+        return GraderPart(str(node["$part"]))
     raise WireError(f"a node of an unknown kind: {sorted(node)[:3]}")
 
 
@@ -139,6 +206,7 @@ def serve(request_path: str, reply_path: str) -> None:
     encoder = Encoder(_mirror, lambda obj: _handle(obj), pair_new=True)
     encoder.other = _other(encoder)
     reply: dict = {"ok": True}
+    _folders.update(requests=os.path.dirname(request_path), replies=os.path.dirname(reply_path))
     try:
         meta, arrays = read_message(request_path, MAX_REQUEST_BYTES)
         if meta.get("reset"):

@@ -15,6 +15,7 @@ import time
 
 import nbformat
 
+from ..grading_side import use_grading_modules
 from ..notebooks import NotebookError, cell_output_text, grade_cells, read_notebook
 from ..seeds import SEED_ENV
 from . import execute
@@ -81,6 +82,7 @@ def _last_error_line(result: dict) -> str:
 def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> StudentResult:
     """Grade one submission. Never raises for a bad submission: the result carries the reason."""
     started = time.perf_counter()
+    use_grading_modules(ws.assignment.root)  # test cells run here, with the grading side's checks
     released = read_notebook(ws.release_notebook)
     points = max_points(released)
     result = StudentResult(submission.student, ws.assignment.name, max_score=sum(points.values()),

@@ -12,6 +12,7 @@ patch anything in its own process; it cannot reach the code that forms the verdi
 from __future__ import annotations
 
 import math
+import re
 import signal
 import time
 
@@ -23,6 +24,7 @@ from traitlets import Bool, Int
 
 from .. import seeds
 from ..notebooks import is_test_cell
+from .agent import PART_CALL_MARK
 from .host_cells import error_output, run_test_cell
 from .isolation import Isolation, IsolationError
 from .kernel import SandboxedKernelManager
@@ -164,6 +166,7 @@ class GuardedExecute(Execute):
         scratch = self.km.scratch
         session = RemoteSession(run_line, scratch / "requests", scratch / "home",
                                 max_reply_bytes=self.max_reply_mb * 1024 * 1024)
+        self._session = session
         try:
             cell.outputs = run_test_cell(cell.source, session, execution_count=index)
         except KernelAbort as abort:
@@ -172,12 +175,31 @@ class GuardedExecute(Execute):
                 raise abort.original
             cell.outputs.append(error_output(abort.ename, abort.evalue))
         finally:
+            self._session = None
             self.timeout = limit
             self.nb.cells[index] = cell  # nbclient stored each line it ran in this cell's place
         return cell
 
+    def _serve_part_calls(self, msg) -> bool:
+        """Serve the kit-part calls announced in a stream message and take their lines out of it;
+        True when nothing else was in it."""
+        content = msg.get("content", {})
+        text = content.get("text")
+        if msg.get("msg_type") != "stream" or not isinstance(text, str) or PART_CALL_MARK not in text:
+            return False
+        kept = []
+        for line in re.split(r"(?<=\n)", text):  # not splitlines: the mark's \x1e would split it
+            before, mark, token = line.partition(PART_CALL_MARK)
+            kept.append(before)
+            if mark:
+                self._session.serve_part(token.strip())
+        content["text"] = "".join(kept)
+        return not content["text"]
+
     def output(self, outs, msg, display_id, cell_index):
         """Keep at most ``max_output_bytes`` of one cell's output; say where it was cut."""
+        if getattr(self, "_session", None) is not None and self._serve_part_calls(msg):
+            return None
         used = self._output_bytes.get(cell_index, 0)
         if used > self.max_output_bytes:
             return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import re
 import secrets
 import warnings
 from pathlib import Path
@@ -117,6 +118,8 @@ class RemoteSession:
         self.max_reply_bytes = max_reply_bytes
         self.mirror = Mirror()
         self._swaps: list[dict[str, Callable]] = []
+        self._serving: dict[str, Callable] = {}  # the parts the kernel may call back, during one call
+        self._part_replies: list[Path] = []
         self._reset = True
         self.requests = 0
 
@@ -129,10 +132,18 @@ class RemoteSession:
                     raise WireError(f"{obj!r} belongs to another test cell")
                 return {"$h": obj._node["$h"]}
             name = kit_function_name(obj) if callable(obj) else None
-            if name is not None:
+            if name is not None and not _runs_here(obj):
                 return {"$fn": name}
+            if name is not None:
+                return {"$part": self._serve(obj)}
             raise WireError(f"a {type(obj).__name__} cannot be sent to the student's kernel")
         return Encoder(self.mirror, other, pair_new=False)
+
+    def _serve(self, fn: Callable) -> str:
+        """Let the kernel call ``fn`` back during the current call; the name it calls it by."""
+        key = f"{getattr(fn, '__qualname__', 'part')}#{len(self._serving)}"
+        self._serving[key] = fn
+        return key
 
     def _special(self, node: dict) -> Any:
         if "$h" in node:
@@ -180,16 +191,53 @@ class RemoteSession:
     def call(self, callee: Any, args: tuple, kwargs: dict, op: str = "call", n: int = 1) -> tuple[Any, dict] | Any:
         encoder = self._encoder()
         swaps = {name: fn for layer in self._swaps for name, fn in layer.items()}
-        meta = {"op": op, "n": n, "callee": encoder.encode(callee), "args": encoder.encode(tuple(args)),
-                "kwargs": encoder.encode(dict(kwargs)), "swaps": encoder.encode(swaps),
-                "errstate": np.geterr()}
-        result, extra = self.request(meta, encoder)
+        # The callee runs in the kernel; the checks' own functions among the arguments, and the kit's
+        # parts swapped in, stay here: the kernel gets stand-ins that call back (agent.GraderPart).
+        callee_node = ({"$fn": kit_function_name(callee)} if kit_function_name(callee) else encoder.encode(callee))
+        self._serving = {}
+        try:
+            meta = {"op": op, "n": n, "callee": callee_node, "args": encoder.encode(tuple(args)),
+                    "kwargs": encoder.encode(dict(kwargs)),
+                    "swaps": {"$di": [[name, {"$part": self._serve(fn)}] for name, fn in swaps.items()]},
+                    "errstate": np.geterr()}
+            result, extra = self.request(meta, encoder)
+        finally:
+            self._serving = {}
+            for reply in self._part_replies:  # the kernel may only read that folder
+                reply.unlink(missing_ok=True)
+            self._part_replies.clear()
         for category, message, filename, lineno in extra.get("warnings", [])[:20]:
             # What the kernel warned, warned again here, where the check may be catching it.
             kind = getattr(builtins, str(category), None)
             if isinstance(kind, type) and issubclass(kind, Warning):
                 warnings.warn_explicit(str(message), kind, str(filename), int(lineno))
         return (result, extra) if op == "trace" else result
+
+    def serve_part(self, token: str) -> None:
+        """Answer the kernel's call ``token`` of one of the kit's parts swapped in for the current call:
+        run the part here on the (plain) arguments the kernel sent, write the result back."""
+        if not re.fullmatch(r"[0-9a-f]{16}", token):
+            return
+        request = self.reply_folder / f"part-{token}.npz"
+        reply = self.request_folder / f"part-{token}.npz"
+        answer: dict = {"ok": True}
+        encoder = Encoder(Mirror(), _refuse_result, pair_new=False)
+        try:
+            meta, arrays = read_message(request, self.max_reply_bytes)
+            part = self._serving.get(str(meta.get("part")))
+            if part is None:
+                raise WireError(f"{meta.get('part')!r} is not one of the kit's parts in this call")
+            decoder = Decoder(Mirror(), arrays, _refuse_node, pair_new=False)
+            args, kwargs = decoder.decode(meta.get("args")), decoder.decode(meta.get("kwargs"))
+            if not isinstance(args, tuple) or not isinstance(kwargs, dict):
+                raise WireError("a malformed part call")
+            answer["result"] = encoder.encode(part(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - the student's code called the part wrongly: it raises there
+            answer, encoder.arrays = {"ok": False, "error": {"type": type(exc).__name__, "message": str(exc)[:4000]}}, []
+        finally:
+            request.unlink(missing_ok=True)
+        write_message(reply, answer, encoder.arrays)
+        self._part_replies.append(reply)
 
     def names(self, callee: RemoteHandle) -> set[str]:
         """The global names a remote function (or a remote class's functions) refer to."""
@@ -205,6 +253,20 @@ class RemoteSession:
             yield
         finally:
             self._swaps.pop()
+
+
+def _runs_here(fn: Any) -> bool:
+    """A function of a check (``autograder.exercises.<a>``): the kernel has only the public module,
+    whose answers are published values, so it is run here when the kernel calls it."""
+    return callable(fn) and not isinstance(fn, type) and str(getattr(fn, "__module__", "")).startswith("autograder.exercises.")
+
+
+def _refuse_result(obj: Any) -> dict:
+    raise WireError(f"the kit's part returned a {type(obj).__name__}")
+
+
+def _refuse_node(node: dict) -> Any:
+    raise WireError(f"the kernel sent a node of an unknown kind: {sorted(node)[:3]}")
 
 
 _active: list[RemoteSession] = []

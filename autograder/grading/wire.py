@@ -207,14 +207,14 @@ class Encoder:
         self._nodes += 1
         if depth > MAX_DEPTH or self._nodes > MAX_NODES:
             raise WireError(f"the value is nested more than {MAX_DEPTH} deep or has over {MAX_NODES:,} parts")
+        if isinstance(obj, np.generic) and np.dtype(type(obj)).kind in NUMERIC_KINDS:
+            return {"$np": self._array(np.asarray(obj))}  # before float: np.float64 is one, and keeps its type
         if obj is None or isinstance(obj, (bool, int, float, str)):
             return obj
         if isinstance(obj, np.ndarray):
             if obj.dtype.kind not in NUMERIC_KINDS:
                 return self.other(obj)
             return self._pairing(obj, {"$nd": self._array(obj)})
-        if isinstance(obj, np.generic) and np.dtype(type(obj)).kind in NUMERIC_KINDS:
-            return {"$np": self._array(np.asarray(obj))}
         if _is_tensor(obj):
             arr, dtype = _tensor_to_numpy(obj)
             return self._pairing(obj, {"$pt": self._array(arr), "dt": dtype, "rg": bool(obj.requires_grad),
