@@ -223,16 +223,29 @@ def _codec():
     return Encoder(Mirror(), refuse, pair_new=False), lambda arrays: Decoder(Mirror(), arrays, refuse, pair_new=False)
 
 
-def save(recorder: Recorder, path: Path) -> int:
-    """Write the recorded answers to ``path`` (one ``.npz``, plain data only); return their count."""
-    from .grading.wire import write_message
+def save(recorder: Recorder, path: Path, recorded_from: str) -> int:
+    """Write the recorded answers to ``path`` (one compressed ``.npz`` in the wire's format, plain data
+    only) with ``recorded_from``, the fingerprint of what they were recorded from; return their count."""
+    import json
     encoder, _ = _codec()
     tree = {key: [[encoder.encode(tuple(numbers)), encoder.encode(result), name] for numbers, result, name in bucket]
             for key, bucket in sorted(recorder.entries.items())}
+    meta = {"answers": tree, "recorded_from": recorded_from}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    write_message(path, {"answers": tree}, encoder.arrays)
+    payload = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
+    payload.update({f"a{i}": np.ascontiguousarray(a) for i, a in enumerate(encoder.arrays)})
+    np.savez_compressed(path, **payload)
     return len(recorder)
+
+
+def recorded_from(path: Path) -> str | None:
+    """The fingerprint a published file was recorded from (None when missing or unreadable)."""
+    from .grading.wire import WireError, read_message
+    try:
+        meta, _ = read_message(path, 1 << 31)
+    except WireError:
+        return None
+    return meta.get("recorded_from")
 
 
 class Published:

@@ -6,6 +6,7 @@
     autograder check NOTEBOOK                 student self-check of the public tests
     autograder demo                           grade the bundled sample submissions and print the gradebook
     autograder gradescope A --out ZIP         Gradescope autograder bundle (holds the solutions: keep it private)
+    autograder student-kit --out DIR          what students install: the public wheel and the released notebooks
 """
 from __future__ import annotations
 
@@ -106,6 +107,17 @@ def cmd_gradescope(args) -> int:
     return 0
 
 
+def cmd_student_kit(args) -> int:
+    from .student_kit import StudentKitError, build_student_kit
+    root = _root(args)
+    try:
+        build_student_kit(root, list_assignments(root), Path(args.out))
+    except StudentKitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -146,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment", help="e.g. 00_vectorization (or 00, or vectorization)")
     p.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
     p.set_defaults(func=cmd_gradescope)
+
+    p = sub.add_parser("student-kit", help="write what students install: the public wheel, the released notebooks")
+    p.add_argument("--out", required=True, help="the folder to write (emptied first)")
+    p.set_defaults(func=cmd_student_kit)
     return parser
 
 

@@ -17,6 +17,7 @@ import io
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 from . import answers, samples
 from .course import Assignment
@@ -32,12 +33,14 @@ def _defined_names(source: str) -> set[str]:
     return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
 
 
-def _run_cell(source: str, namespace: dict) -> None:
+def run_cell(source: str, namespace: dict) -> str | None:
+    """Run one cell in ``namespace``, quietly; the failure's text (None when it ran through)."""
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
             exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102 - instructor material only
-        except Exception:  # noqa: BLE001 - a catalogued mistake fails its checks, as it should
-            pass
+        except Exception as exc:  # noqa: BLE001 - a catalogued mistake fails its checks, as it should
+            return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 @contextlib.contextmanager
@@ -50,9 +53,9 @@ def _working_directory(folder: Path):
         os.chdir(before)
 
 
-def run_notebook(nb, recorder: answers.Recorder, namespace: dict | None = None, *,
-                 answer_cells_only: bool = False) -> dict:
-    """Run ``nb``'s code cells here, test cells with ``recorder`` on; return the namespace.
+def run_notebook(nb, namespace: dict | None = None, *, answer_cells_only: bool = False,
+                 run_test_cell: Callable[[object, dict], None] | None = None) -> dict:
+    """Run ``nb``'s code cells here; return the namespace. Test cells go to ``run_test_cell``.
 
     With ``answer_cells_only``, only the answer cells and the test cells run, on top of
     ``namespace`` (a solution run's): a sample differs from the solution only in its answers.
@@ -63,32 +66,44 @@ def run_notebook(nb, recorder: answers.Recorder, namespace: dict | None = None, 
         if cell.cell_type != "code" or not cell.source.strip():
             continue
         if is_test_cell(cell):
-            with recorder.active():
-                _run_cell(cell.source, namespace)
+            (run_test_cell or (lambda c, ns: run_cell(c.source, ns)))(cell, namespace)
         elif not answer_cells_only or nbgrader_meta(cell).get("solution"):
-            _run_cell(cell.source, namespace)
+            run_cell(cell.source, namespace)
     return namespace
+
+
+def run_with_samples(assignment: Assignment, release_nb, release_dir: Path,
+                     run_test_cell: Callable[[str, object, dict], None], *, log=print) -> None:
+    """The solution, then every sample on top of its namespace (only their answer cells differ);
+    each test cell goes to ``run_test_cell(student, cell, namespace)``."""
+    source_nb = read_notebook(assignment.source_notebook)
+    with _working_directory(release_dir):
+        started = time.perf_counter()
+        solution = run_notebook(samples.filled_in(release_nb, source_nb),
+                                run_test_cell=lambda c, ns: run_test_cell("correct", c, ns))
+        log(f"{assignment.name}: ran the solution ({time.perf_counter() - started:.1f} s)")
+        answer_names = set().union(*(_defined_names(c.source) for c in release_nb.cells
+                                     if nbgrader_meta(c).get("solution")))
+        started = time.perf_counter()
+        specs = [s for s in samples.load_specs(assignment) if s.student != "correct"]
+        for spec in specs:
+            nb = samples.build_sample(spec, release_nb, source_nb, f"{assignment.sample_spec}: ")
+            namespace = {k: v for k, v in solution.items() if k not in answer_names}
+            run_notebook(nb, namespace, answer_cells_only=True,
+                         run_test_cell=lambda c, ns, who=spec.student: run_test_cell(who, c, ns))
+        log(f"{assignment.name}: ran {len(specs)} catalogued mistakes ({time.perf_counter() - started:.1f} s)")
 
 
 def record_answers(assignment: Assignment, release_nb, release_dir: Path, *, log=print) -> answers.Recorder:
     """Run the solution and every sample through the released test cells; return what they recorded."""
     use_grading_modules(assignment.root)
     os.environ.setdefault("MPLBACKEND", "Agg")
-    source_nb = read_notebook(assignment.source_notebook)
     recorder = answers.Recorder()
-    with _working_directory(release_dir):
-        started = time.perf_counter()
-        solution = run_notebook(samples.filled_in(release_nb, source_nb), recorder)
-        log(f"{assignment.name}: recorded the solution's public checks ({time.perf_counter() - started:.1f} s)")
-        answer_names = set().union(*(_defined_names(c.source) for c in release_nb.cells if nbgrader_meta(c).get("solution")))
-        started = time.perf_counter()
-        specs = samples.load_specs(assignment)
-        recorder.eager = False  # the solution's run computed every hint; a sample adds its own paths
-        for spec in specs:
-            nb = samples.build_sample(spec, release_nb, source_nb, f"{assignment.sample_spec}: ")
-            namespace = {k: v for k, v in solution.items() if k not in answer_names}
-            t = time.perf_counter()
-            run_notebook(nb, recorder, namespace, answer_cells_only=True)
-            log(f"  {spec.student}: {time.perf_counter() - t:.1f} s")
-        log(f"{assignment.name}: recorded {len(specs)} catalogued mistakes ({time.perf_counter() - started:.1f} s)")
+
+    def record(student: str, cell, namespace: dict) -> None:
+        recorder.eager = student == "correct"  # the solution computes every hint; a sample adds its own paths
+        with recorder.active():
+            run_cell(cell.source, namespace)
+
+    run_with_samples(assignment, release_nb, release_dir, record, log=log)
     return recorder

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import shutil
 import tempfile
@@ -64,6 +65,15 @@ def execute_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: int = SOLUTI
     return nb
 
 
+def checks_fingerprint(assignment: Assignment) -> str:
+    """What the published answers are recorded from: the grading module, the source notebook and
+    the catalogue of mistakes (``validate`` compares it instead of recording them again)."""
+    digest = hashlib.sha256()
+    for path in (assignment.grading_module, assignment.source_notebook, assignment.sample_spec):
+        digest.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
+    return digest.hexdigest()
+
+
 def publish_checks(assignment: Assignment, release_nb, release_dir: Path, *, log=print) -> None:
     """Write the public module and the answers it looks up (nothing for an assignment whose checks
     are not yet split into a grading module)."""
@@ -71,7 +81,7 @@ def publish_checks(assignment: Assignment, release_nb, release_dir: Path, *, log
         return
     write_public_module(assignment.grading_module, assignment.public_module)
     recorder = record_answers(assignment, release_nb, release_dir, log=log)
-    count = answers.save(recorder, assignment.published_answers)
+    count = answers.save(recorder, assignment.published_answers, checks_fingerprint(assignment))
     log(f"{assignment.name}: wrote {assignment.public_module.relative_to(assignment.root)} and "
         f"{count} published answers")
 
@@ -121,4 +131,24 @@ def stale_parts(assignment: Assignment, released: Path) -> list[str]:
     elif normalized(read_notebook(assignment.solution_notebook)) != normalized(solution_notebook(assignment)):
         problems.append(f"solutions/{assignment.name}/{assignment.notebook}.ipynb: stale (source/ changed since the last release)")
     problems += samples.stale_samples(assignment, read_notebook(released / f"{assignment.notebook}.ipynb"))
+    problems += stale_checks(assignment)
+    return problems
+
+
+def stale_checks(assignment: Assignment) -> list[str]:
+    """Why the public module or its published answers differ from what the grading module gives."""
+    if not assignment.grading_module.is_file():
+        return []
+    problems = []
+    public = assignment.public_module.relative_to(assignment.root)
+    expected = public_source(assignment.grading_module.read_text(encoding="utf-8"), assignment.notebook,
+                             str(assignment.grading_module))
+    if not assignment.public_module.is_file():
+        problems.append(f"{public}: missing")
+    elif assignment.public_module.read_text(encoding="utf-8") != expected:
+        problems.append(f"{public}: stale (source/{assignment.name}/grading.py changed since the last release)")
+    published = assignment.published_answers.relative_to(assignment.root)
+    if answers.recorded_from(assignment.published_answers) != checks_fingerprint(assignment):
+        problems.append(f"{published}: stale or missing (recorded from another grading module, source "
+                        "notebook or catalogue of mistakes)")
     return problems

@@ -1,0 +1,185 @@
+"""The student kit holds no answer key.
+
+For every assignment and every graded function, each callable the kit ships (every module-level
+function and class of every module in the installed package, the public checks included, and the
+callable values of its module-level dicts) is put in that function's place, and the instructor's
+test cells that use it run with hidden tests. None may pass a cell that the untouched stub fails.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import io
+import os
+import pkgutil
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+import autograder
+from autograder import samples
+from autograder.course import list_assignments
+from autograder.grading.host_cells import names_from_notebook
+from autograder.notebooks import is_test_cell, nbgrader_meta, read_notebook
+
+from .conftest import ROOT
+
+ASSIGNMENTS = [a for a in list_assignments(ROOT) if a.grading_module.is_file()]
+RUN_LIMIT_S = 20
+
+
+def _public_module(path: Path, name: str):
+    """A public module as students have it, loaded beside the grading module this process uses."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    grading = sys.modules.get(name)
+    sys.modules[name] = module  # while it runs (dataclasses look their module up)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if grading is not None:
+            sys.modules[name] = grading
+        else:
+            del sys.modules[name]
+    return module
+
+
+def kit_modules() -> list:
+    """Every module of the installed package; for the checks, the public modules students get."""
+    found = []
+    for info in pkgutil.walk_packages(autograder.__path__, "autograder."):
+        if info.name.endswith(".__main__"):
+            continue
+        if info.name.startswith("autograder.exercises.") and not info.ispkg:
+            path = Path(autograder.__file__).parent / "exercises" / f"{info.name.rsplit('.', 1)[1]}.py"
+            found.append(_public_module(path, info.name))
+        else:
+            with contextlib.suppress(Exception):
+                found.append(importlib.import_module(info.name))
+    return found
+
+
+def kit_callables() -> dict[str, object]:
+    """``{"module:name": callable}``: functions, classes and the callable values of dicts."""
+    found: dict[str, object] = {}
+    for module in kit_modules():
+        for name, value in vars(module).items():
+            if name.startswith("__"):
+                continue  # __builtins__ and the like are Python's, not the kit's
+            where = f"{module.__name__}:{name}"
+            if (inspect.isfunction(value) or inspect.isclass(value)) and \
+                    str(getattr(value, "__module__", "")).startswith("autograder"):
+                found[where] = value
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    if callable(item):
+                        found[f"{where}[{key!r}]"] = item
+    return found
+
+
+def _graded_names(release_nb) -> set[str]:
+    names = set()
+    for cell in release_nb.cells:
+        if nbgrader_meta(cell).get("solution"):
+            tree = ast.parse(cell.source)
+            names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    return names
+
+
+class _TooLong(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _TooLong()
+
+
+def cell_passes(source: str, namespace: dict) -> bool:
+    """Run one test cell here; True when it raised nothing (within RUN_LIMIT_S)."""
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(RUN_LIMIT_S)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            exec(compile(source, "<test cell>", "exec"), dict(namespace))  # noqa: S102 - instructor tests
+        return True
+    except BaseException:  # noqa: BLE001 - any failure, the time limit included, is a failed cell
+        return False
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _answer_namespace(nb, cwd: Path) -> dict:
+    """The notebook's answer and set-up cells run here (not its training runs or plots)."""
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        for cell in nb.cells:
+            if cell.cell_type != "code" or is_test_cell(cell):
+                continue
+            if nbgrader_meta(cell).get("solution") or nbgrader_meta(cell).get("locked"):
+                _run_into(cell.source, namespace)
+    finally:
+        os.chdir(previous)
+    return namespace
+
+
+def _run_into(source: str, namespace: dict) -> None:
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(RUN_LIMIT_S)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102 - instructor material
+    except BaseException:  # noqa: BLE001 - a set-up cell that needs what was not run is skipped
+        pass
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _fits(candidate, graded) -> bool:
+    """``candidate`` accepts as many positional arguments as ``graded`` requires (else every call fails)."""
+    try:
+        wanted = [p for p in inspect.signature(graded).parameters.values()
+                  if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        inspect.signature(candidate).bind(*range(len(wanted)))
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def candidates():
+    return kit_callables()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=lambda a: a.name)
+def test_nothing_in_the_student_kit_passes_a_graded_cell(assignment, candidates, seeded):
+    release_nb = read_notebook(assignment.release_notebook)
+    source_nb = read_notebook(assignment.source_notebook)
+    solution = _answer_namespace(samples.filled_in(release_nb, source_nb), assignment.release_dir)
+    stubs = _answer_namespace(release_nb, assignment.release_dir)
+    graded = _graded_names(release_nb) & set(solution)
+    test_cells = [c for c in source_nb.cells if is_test_cell(c) and nbgrader_meta(c).get("points")]
+    leaks, covered = [], 0
+    for cell in test_cells:
+        uses = sorted(set(names_from_notebook(ast.parse(cell.source))) & graded)
+        if not uses or not cell_passes(cell.source, solution):
+            continue  # needs what this test does not run (a trained model), or grades none of the functions
+        for name in uses:
+            if cell_passes(cell.source, {**solution, name: stubs.get(name)}):
+                continue  # the cell passes without this function: nothing to leak
+            covered += 1
+            for where, candidate in candidates.items():
+                if _fits(candidate, solution[name]) and cell_passes(cell.source, {**solution, name: candidate}):
+                    leaks.append(f"{nbgrader_meta(cell)['grade_id']}: {name} = {where}")
+    assert covered >= len(test_cells) // 2, f"only {covered} (cell, function) pairs could be tried"
+    assert not leaks, "the student kit passes graded cells:\n" + "\n".join(leaks)
