@@ -1,0 +1,90 @@
+"""The student kit on its own: a fresh virtual environment with only the kit's wheel installed (no
+repository, no grading modules) runs every released notebook, with the solution pasted in, and
+passes all of its public tests."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import samples
+from autograder.course import list_assignments
+from autograder.notebooks import read_notebook
+from autograder.student_kit import build_student_kit, check_wheel
+
+from .conftest import ROOT
+
+ASSIGNMENTS = list_assignments(ROOT)
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kit")
+    wheel = build_student_kit(ROOT, ASSIGNMENTS, out / "kit", log=lambda line: None)
+    return out / "kit", wheel
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(kit, tmp_path_factory):
+    """A venv whose only ``autograder`` is the kit's wheel; its other packages (numpy, torch, jupyter)
+    are this environment's, reached through a plain path entry (no .pth of this environment runs, so
+    the editable install of the repository is not seen)."""
+    _, wheel = kit
+    venv = tmp_path_factory.mktemp("venv") / "v"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    (site / "course-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    # A pure-Python wheel installs by unpacking it (pip would also uninstall this environment's copy).
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    return venv / "bin" / "python"
+
+
+def test_the_wheel_holds_no_grading_module_and_every_published_answer(kit):
+    _, wheel = kit
+    assert check_wheel(wheel, ASSIGNMENTS) == []
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert not [n for n in names if n.endswith("grading.py") or "source/" in n]
+    assert sum(n.startswith("autograder/exercises/published/") for n in names) == len(
+        [a for a in ASSIGNMENTS if a.grading_module.is_file()])
+
+
+def test_a_planted_grading_module_is_refused(kit, tmp_path):
+    _, wheel = kit
+    bad = tmp_path / wheel.name
+    shutil.copy(wheel, bad)
+    with zipfile.ZipFile(bad, "a") as archive:
+        archive.writestr("autograder/exercises/grading.py", "ANSWER = 42\n")
+    assert any("grading.py" in p for p in check_wheel(bad, ASSIGNMENTS))
+
+
+def test_the_fresh_venv_sees_only_the_kit(fresh_venv, tmp_path):
+    probe = ("import autograder, autograder.exercises.xor_backprop as m, importlib.util, sys\n"
+             "print(autograder.__file__)\n"
+             "print(importlib.util.find_spec('source') is None)\n"
+             "print(m._reference_backprop.__published__)\n")
+    out = subprocess.run([str(fresh_venv), "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, check=True).stdout.split()
+    assert out[0].startswith(str(fresh_venv.parent.parent)) and out[1:] == ["True", "True"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=lambda a: a.name)
+def test_every_public_test_passes_from_the_kit_alone(assignment, kit, fresh_venv, tmp_path):
+    folder, _ = kit
+    solved = folder / "notebooks" / assignment.name / f"solved_{assignment.notebook}.ipynb"
+    nbformat.write(samples.filled_in(read_notebook(assignment.release_notebook),
+                                     read_notebook(assignment.source_notebook)), solved)
+    proc = subprocess.run([str(fresh_venv), "-m", "autograder", "check", str(solved)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=1500,
+                          env={"PATH": f"{fresh_venv.parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+                               "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "✗" not in proc.stdout
