@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import nbformat
 import pytest
 
 from autograder.course import get_assignment
+from autograder.release import stale_checks
 from autograder.validate import check_fresh, check_nbval, check_scores, generated_workspace
 
 from .conftest import ROOT, copy_course
@@ -72,3 +74,18 @@ def test_solution_outputs_that_no_longer_reproduce_fail_nbval(tmp_path):
     path.write_text(json.dumps(nb))
     finding = check_nbval(get_assignment(course, "00"))
     assert not finding.ok and "FAILED" in finding.detail
+
+
+def test_a_grading_module_changed_without_a_release_is_caught(tmp_path):
+    course = copy_course(tmp_path / "course")
+    shutil.copytree(ROOT / "autograder" / "exercises", course / "autograder" / "exercises")
+    assignment = get_assignment(course, "01")
+    assert stale_checks(assignment) == []
+    module = assignment.grading_module
+    text = module.read_text(encoding="utf-8")
+    assert text.count("VALUE_RTOL, VALUE_ATOL = 1e-7, 1e-10") == 1
+    module.write_text(text.replace("VALUE_RTOL, VALUE_ATOL = 1e-7, 1e-10", "VALUE_RTOL, VALUE_ATOL = 1e-6, 1e-10"),
+                      encoding="utf-8")
+    problems = stale_checks(assignment)
+    assert any("exercises/xor_backprop.py: stale" in p for p in problems), problems
+    assert any("published/xor_backprop.npz: stale" in p for p in problems), problems
