@@ -271,6 +271,32 @@ def test_a_loop_over_the_queries_is_named():
     assert "loops over the queries in Python" in failure(grader.check_attention_speed, query_loop)
 
 
+SPEED_LABEL = "attention_torch(Q (32, 32, 8), K (32, 32, 8), V (32, 32, 8))"
+SPEED_NOTE = "Its speed is graded once it returns a result of the right form."
+
+
+def test_a_function_that_returns_nothing_fails_the_speed_check():
+    msg = failure(grader.check_attention_speed, lambda *a, **k: None)
+    assert msg.startswith(f"{SPEED_LABEL}: expected a tuple of 2 items (out, weights), got a NoneType."), msg
+    assert msg.endswith(SPEED_NOTE)
+
+
+@pytest.mark.parametrize("wrong, expected", [
+    (lambda Q, K, V, attn_mask=None: Q @ K.transpose(-2, -1),
+     f"{SPEED_LABEL}: expected a tuple of 2 items (out, weights), got a Tensor of shape (32, 32, 32)."),
+    (lambda Q, K, V, attn_mask=None: (V, Q),
+     f"{SPEED_LABEL} -> weights: expected shape (32, 32, 32), got shape (32, 32, 8)."),
+    (lambda Q, K, V, attn_mask=None: (V.numpy(), Q @ K.transpose(-2, -1)),
+     f"{SPEED_LABEL} -> out: expected a torch.Tensor on cpu, got a numpy.ndarray."),
+    (lambda Q, K, V, attn_mask=None: (V.long(), Q @ K.transpose(-2, -1)),
+     f"{SPEED_LABEL} -> out: expected floating-point values, got dtype int64."),
+], ids=["one_tensor", "wrong_shape", "numpy", "integers"])
+def test_a_result_of_the_wrong_form_fails_the_speed_check(wrong, expected):
+    msg = failure(grader.check_attention_speed, wrong)
+    assert msg.startswith(expected), msg
+    assert msg.endswith(SPEED_NOTE)
+
+
 # --------------------------------------------------------------------------------------------
 # masked_softmax and causal_mask
 # --------------------------------------------------------------------------------------------

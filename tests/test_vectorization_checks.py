@@ -530,6 +530,49 @@ def test_speed_check_fails_loop_disguised_as_torch(name, disguised):
 
 
 
+# --------------------------------------------------------------------------------------------
+# Speed and memory are graded only on a result of the right form
+# --------------------------------------------------------------------------------------------
+
+FORM_CHECKS = [
+    ("dot_torch", grader.check_dot_speed, "dot_torch(x (10000,), w (10000,), b scalar)", "a single number", "speed"),
+    ("matvec_torch", grader.check_matvec_speed, "matvec_torch(X (2000, 50), w (50,), b scalar)", "shape (2000,)",
+     "speed"),
+    ("linear_torch", grader.check_linear_speed, "linear_torch(X (2000, 8), W (8, 8), b (8,))", "shape (2000, 8)",
+     "speed"),
+    ("pairwise_distances_torch", grader.check_pairwise_speed, "pairwise_distances_torch(X (1000, 4), Y (30, 4))",
+     "shape (1000, 30)", "speed"),
+    ("pairwise_distances_torch", grader.check_pairwise_memory, "pairwise_distances_torch(X (48, 32), Y (40, 32))",
+     "shape (48, 40)", "memory use"),
+]
+FORM_IDS = [check.__name__ for _, check, *_ in FORM_CHECKS]
+
+
+@pytest.mark.parametrize("name, check, label, form, graded", FORM_CHECKS, ids=FORM_IDS)
+def test_a_function_that_returns_nothing_fails(name, check, label, form, graded):
+    msg = failure(check, lambda *a, **k: None)
+    assert msg == (f"{label}: expected a torch.Tensor on cpu, got a NoneType. "
+                   f"Its {graded} is graded once it returns a result of the right form.")
+
+
+@pytest.mark.parametrize("name, check, label, form, graded", FORM_CHECKS, ids=FORM_IDS)
+def test_a_result_of_the_wrong_shape_fails(name, check, label, form, graded):
+    msg = failure(check, lambda *a, **k: torch.zeros(3, 7))
+    assert msg.startswith(f"{label}: expected {form}, got ") and "(3, 7)" in msg, msg
+    assert msg.endswith(f"Its {graded} is graded once it returns a result of the right form.")
+
+
+@pytest.mark.parametrize("name, check, label, form, graded", FORM_CHECKS, ids=FORM_IDS)
+def test_a_result_that_is_not_a_float_tensor_fails(name, check, label, form, graded):
+    correct = {"dot_torch": dot_torch, "matvec_torch": matvec_torch, "linear_torch": linear_torch,
+               "pairwise_distances_torch": pairwise_distances_torch}[name]
+    as_numpy = failure(check, lambda *a: correct(*a).numpy())
+    assert as_numpy.startswith(f"{label}: expected a torch.Tensor on cpu, got a numpy.ndarray."), as_numpy
+    as_ints = failure(check, lambda *a: correct(*a).long())
+    assert as_ints.startswith(f"{label}: expected floating-point values, got dtype int64."), as_ints
+    assert as_ints.endswith(f"Its {graded} is graded once it returns a result of the right form.")
+
+
 def test_hidden_streams_differ_for_labels_with_a_long_common_prefix(monkeypatch):
     from autograder.seeds import hidden_rng
     monkeypatch.setenv("AUTOGRADER_SEED", "11")

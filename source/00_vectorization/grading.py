@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..answers import answer, grading_only
-from ..checks import CheckFailed, check_close, describe_call
+from ..checks import CheckFailed, check_close, check_type, describe_call
 from ..seeds import hidden_rng
 from ..grading.remote import repeatable
 from ..timing import Implementation, cuda_available, judge_speedup, time_side_by_side, torch_threads
@@ -266,12 +266,31 @@ def check_pairwise_distances_torch(pairwise_distances_torch, hidden: bool = Fals
     _check_torch_version("pairwise_distances", pairwise_distances_torch, hidden)
 
 
+def _require_form(label: str, got, shape: tuple, device: torch.device, graded: str) -> None:
+    """``got`` must have the form the value checks grade: a torch.Tensor on ``device``, of ``shape``
+    (one number where ``shape`` is ``()``), with floating-point values. No value is compared, so
+    nothing published is needed: a speed or memory check asks this before it grades its property,
+    and a function that returns nothing (or something else) cannot pass it."""
+    try:
+        check_type(label, got, torch.empty(shape, device=device))
+        if shape == ():
+            if got.numel() != 1:
+                raise CheckFailed(f"{label}: expected a single number, got a tensor of shape {tuple(got.shape)}.")
+        elif tuple(got.shape) != tuple(shape):
+            raise CheckFailed(f"{label}: expected shape {tuple(shape)}, got shape {tuple(got.shape)}.")
+        if not got.dtype.is_floating_point:
+            raise CheckFailed(f"{label}: expected floating-point values, got dtype {str(got.dtype).replace('torch.', '')}.")
+    except CheckFailed as exc:
+        raise CheckFailed(f"{exc} Its {graded} is graded once it returns a result of the right form.") from None
+
+
 def check_pairwise_memory(pairwise_distances_torch) -> None:
     """The torch version must never build an (n, p, d) intermediate tensor."""
     n, p, d = 48, 40, 32
     gen = torch.Generator().manual_seed(0)
     X, Y = torch.randn(n, d, generator=gen), torch.randn(p, d, generator=gen)
-    _, record = record_torch_ops(call_student, "pairwise_distances_torch", pairwise_distances_torch, X, Y)
+    got, record = record_torch_ops(call_student, "pairwise_distances_torch", pairwise_distances_torch, X, Y)
+    _require_form(describe_call("pairwise_distances_torch", X=X, Y=Y), got, (n, p), X.device, "memory use")
     if record.largest_numel >= n * p * d:
         raise CheckFailed(
             f"pairwise_distances_torch(X ({n}, {d}), Y ({p}, {d})) built a tensor of shape {record.largest_shape} "
@@ -296,9 +315,11 @@ def _loop_hint(name: str, fn, make_args, rows: int) -> str:
     return ""
 
 
-def _speed_check(name: str, student_fn, loop: str, make_args, rows: int, threshold: float) -> None:
+def _speed_check(name: str, student_fn, loop: str, make_args, rows: int, threshold: float,
+                 arg_names: tuple[str, ...], shape: tuple) -> None:
     """Time ``student_fn`` against the kit's pure-Python ``loop`` ("dot", "matvec", "linear" or
-    "pairwise", the lecture's loops) on ``make_args(rows)``.
+    "pairwise", the lecture's loops) on ``make_args(rows)`` (named ``arg_names``), once its result
+    there has the form of the answer: a floating-point tensor of ``shape`` on the inputs' device.
 
     The loops are defined here, inside the check, and not as functions of the module: each is a
     correct loop version, and nothing the kit exposes may pass for one.
@@ -320,7 +341,8 @@ def _speed_check(name: str, student_fn, loop: str, make_args, rows: int, thresho
 
     baseline = {"dot": dot, "matvec": matvec, "linear": linear, "pairwise": pairwise}[loop]
     args = make_args(rows)
-    call_student(name, student_fn, *args)  # crashes are reported as such, not as slowness
+    got = call_student(name, student_fn, *args)  # crashes are reported as such, not as slowness
+    _require_form(describe_call(name, **dict(zip(arg_names, args))), got, shape, args[0].device, "speed")
     lists = [a.tolist() if isinstance(a, torch.Tensor) else a for a in args]
     with torch_threads(1):
         table = time_side_by_side([
@@ -340,22 +362,26 @@ def _randn(*shape: int) -> torch.Tensor:
 def check_dot_speed(dot_torch) -> None:
     """dot_torch on 10,000 features must beat the loop by 10x (lecture: about 90x)."""
     _speed_check("dot_torch", dot_torch, "dot",
-                 lambda rows: (_randn(rows), _randn(rows), 0.5), rows=10_000, threshold=DOT_SPEEDUP_THRESHOLD)
+                 lambda rows: (_randn(rows), _randn(rows), 0.5), rows=10_000, threshold=DOT_SPEEDUP_THRESHOLD,
+                 arg_names=("x", "w", "b"), shape=())
 
 
 def check_matvec_speed(matvec_torch) -> None:
     """matvec_torch on a tall (2000, 50) matrix must beat the loop by 20x."""
     _speed_check("matvec_torch", matvec_torch, "matvec",
-                 lambda rows: (_randn(rows, 50), _randn(50), 0.5), rows=2000, threshold=SPEEDUP_THRESHOLD)
+                 lambda rows: (_randn(rows, 50), _randn(50), 0.5), rows=2000, threshold=SPEEDUP_THRESHOLD,
+                 arg_names=("X", "w", "b"), shape=(2000,))
 
 
 def check_linear_speed(linear_torch) -> None:
     """linear_torch on X (2000, 8), W (8, 8) must beat the loop by 20x."""
     _speed_check("linear_torch", linear_torch, "linear",
-                 lambda rows: (_randn(rows, 8), _randn(8, 8), _randn(8)), rows=2000, threshold=SPEEDUP_THRESHOLD)
+                 lambda rows: (_randn(rows, 8), _randn(8, 8), _randn(8)), rows=2000, threshold=SPEEDUP_THRESHOLD,
+                 arg_names=("X", "W", "b"), shape=(2000, 8))
 
 
 def check_pairwise_speed(pairwise_distances_torch) -> None:
     """pairwise_distances_torch on X (1000, 4), Y (30, 4) must beat the loop by 20x."""
     _speed_check("pairwise_distances_torch", pairwise_distances_torch, "pairwise",
-                 lambda rows: (_randn(rows, 4), _randn(30, 4)), rows=1000, threshold=SPEEDUP_THRESHOLD)
+                 lambda rows: (_randn(rows, 4), _randn(30, 4)), rows=1000, threshold=SPEEDUP_THRESHOLD,
+                 arg_names=("X", "Y"), shape=(1000, 30))

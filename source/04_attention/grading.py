@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from ..answers import NotPublished, answer, grading_only, recording
-from ..checks import CheckFailed, check_close, check_unchanged, describe_shape, expect_raises, to_numpy
+from ..checks import CheckFailed, check_close, check_unchanged, describe_shape, expect_raises, kind_of, to_numpy
 from ..gradcheck import numerical_gradients, torch_gradients
 from ..seeds import hidden_rng
 from ..grading.remote import is_remote, repeatable, run_in_kernel
@@ -1001,14 +1001,48 @@ def _call_count(attention_torch, B: int, n: int) -> int:
     return record.calls
 
 
+def _require_form(label: str, got: Any, shape: tuple, device: torch.device, graded: str) -> None:
+    """``got`` must have the form the value checks grade: a torch.Tensor on ``device``, of ``shape``,
+    with floating-point values. No value is compared, so nothing published is needed."""
+    try:
+        if not isinstance(got, torch.Tensor):
+            raise CheckFailed(f"{label}: expected a torch.Tensor on {device}, got a {kind_of(got)}.")
+        if got.device.type != device.type:
+            raise CheckFailed(f"{label}: expected the result on {device.type} (where the inputs live), got it on "
+                              f"{got.device}.")
+        if tuple(got.shape) != tuple(shape):
+            raise CheckFailed(f"{label}: expected shape {tuple(shape)}, got shape {tuple(got.shape)}.")
+        if not got.dtype.is_floating_point:
+            raise CheckFailed(f"{label}: expected floating-point values, got dtype {str(got.dtype).replace('torch.', '')}.")
+    except CheckFailed as exc:
+        raise CheckFailed(f"{exc} Its {graded} is graded once it returns a result of the right form.") from None
+
+
+def _require_attention_form(attention_torch, args: tuple) -> None:
+    """``attention_torch(*args)`` must return ``(out (..., n, v), weights (..., n, m))``, floating-point
+    tensors on the inputs' device, before its speed is graded."""
+    Q, K, V = args
+    label = f"attention_torch(Q {describe_shape(Q)}, K {describe_shape(K)}, V {describe_shape(V)})"
+    result = call_student("attention_torch", attention_torch, *args)  # a crash is reported as such, not as slowness
+    try:
+        out, weights = unpack_results(label, result, ("out", "weights"))
+    except CheckFailed as exc:
+        raise CheckFailed(f"{exc} Its speed is graded once it returns a result of the right form.") from None
+    _require_form(f"{label} -> out", out, (*Q.shape[:-1], V.shape[-1]), Q.device, "speed")
+    _require_form(f"{label} -> weights", weights, (*Q.shape[:-1], K.shape[-2]), Q.device, "speed")
+
+
 def check_attention_speed(attention_torch) -> None:
     """``attention_torch`` has no Python loop and beats a loop over (batch, query) pairs by 10x.
 
-    First, deterministically: the number of torch calls must not grow with the batch size B or the
-    sequence length n (a loop in disguise makes one or more calls per row and is named). Then, timed
-    on one thread with B = 32, n = m = 32, d = v = 8: at least 10x faster than the loop (a batched
-    version reaches about 100x on a 2-core laptop).
+    Its result on the timed inputs must first have the form of the answer (a pair of floating-point
+    tensors, out and weights, of the right shapes). Then, deterministically: the number of torch calls
+    must not grow with the batch size B or the sequence length n (a loop in disguise makes one or more
+    calls per row and is named). Then, timed on one thread with B = 32, n = m = 32, d = v = 8: at
+    least 10x faster than the loop (a batched version reaches about 100x on a 2-core laptop).
     """
+    args = _qkv(32, 32, 32, 8, 8)
+    _require_attention_form(attention_torch, args)
     base = _call_count(attention_torch, 2, 8)
     for what, (B, n) in (("the batch", (4, 8)), ("the queries", (2, 16))):
         calls = _call_count(attention_torch, B, n)
@@ -1018,8 +1052,6 @@ def check_attention_speed(attention_torch) -> None:
                 f"number of calls grows with the input, so it loops over {what} in Python. Attend every query of "
                 "every sequence at once: scores = Q @ K.transpose(-2, -1) / sqrt(d) has shape (..., n, m), then one "
                 "softmax over the last axis and one product with V.")
-    args = _qkv(32, 32, 32, 8, 8)
-    call_student("attention_torch", attention_torch, *args)  # a crash is reported as such, not as slowness
 
     def python_loop():
         # The lecture's loop over the batch and the queries, on this check's own inputs: the baseline.
