@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from autograder import seeds
+from autograder.answers import GradingOnly
 from autograder.exercises import mnist_numpy as grader
 from autograder.notebooks import nbgrader_meta, read_notebook, strip_solution_markers
 from .conftest import CHECK_SEED as SEED, failure, run_solution
@@ -179,7 +180,9 @@ def test_correct_passes_public_only_checks(name, capsys):
     check, names = PUBLIC_ONLY[name]
     ns = notebook()
     check(*(ns[n] for n in names))
-    assert capsys.readouterr().out.startswith("✓ ")
+    # In grading, the stability check also meets fresh inputs, so the seed may be announced first.
+    lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("hidden tests: ")]
+    assert lines and all(line.startswith("✓ ") for line in lines)
 
 
 @pytest.mark.parametrize("name", list(CHECKS))
@@ -281,6 +284,44 @@ def test_softmax_shifted_by_the_global_max_is_named():
     ns = notebook(GLOBAL_MAX_SHIFT)
     grader.check_softmax(ns["softmax"])
     assert "Shift each row by its own max" in failure(grader.check_softmax_stable, ns["softmax"])
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in divide:RuntimeWarning")  # the message's relative errors
+def test_softmax_stability_meets_fresh_inputs_in_grading(seeded, monkeypatch):
+    fixed, values = grader.STABLE_Z, grader._oracle_softmax(grader.STABLE_Z)
+
+    def stand_in(Z):  # a published stand-in: the right values on the fixed logits only
+        if np.shape(Z) == fixed.shape and np.allclose(Z, fixed):
+            return values.copy()
+        return np.full(np.shape(Z), 1.0 / np.shape(Z)[1])
+
+    msg = failure(grader.check_softmax_stable, stand_in)
+    assert "with hidden logits as large as +-1000" in msg
+    for Z in grader._hidden_stable_softmax_inputs():
+        assert Z.max() > 700 and Z.min() < -700
+    for edit in (NO_MAX_SHIFT, GLOBAL_MAX_SHIFT):  # these fail on the fixed logits, as they always did
+        assert "hidden logits" not in failure(grader.check_softmax_stable, notebook(edit)["softmax"])
+
+    def refused():
+        raise GradingOnly("student kit")
+
+    monkeypatch.setattr(grader, "_hidden_stable_softmax_inputs", refused)
+    grader.check_softmax_stable(stand_in)  # the student kit runs the fixed logits only
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_softmax_stability_passes_valid_solutions_on_fresh_inputs(seed, monkeypatch, capsys):
+    monkeypatch.setenv(seeds.SEED_ENV, str(seed))
+    for ns in (notebook(), notebook(*FLOAT32_ONEHOT_EINSUM)):
+        grader.check_softmax_stable(ns["softmax"])
+    assert "✓ softmax is stable" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("candidate", [lambda *a, **k: None, lambda Z: np.asarray(Z)[:, :-1] * 0 + 0.5,
+                                       lambda Z: np.asarray(Z).T * 0 + 0.25, lambda Z: np.asarray(Z).tolist()],
+                         ids=["nothing", "shape", "transposed", "list"])
+def test_softmax_stability_fails_a_result_of_the_wrong_form(candidate):
+    failure(grader.check_softmax_stable, candidate)
 
 
 @pytest.mark.parametrize("edit, expected", [
@@ -529,6 +570,38 @@ def test_train_without_copy_fails_only_the_mutation_check():
     grader.check_train(ns["train"])
     msg = failure(grader.check_no_mutation, ns["train"], ns["train_minibatch"])
     assert msg.startswith("train(X (11, 4)") and "params[0] (W1): modified its input in place" in msg
+
+
+def _training_returning(make):
+    """A training function that returns ``make(params, epochs)`` and touches nothing."""
+    def fn(X, y, params, epochs, *args, **kwargs):
+        return make(tuple(np.array(p, copy=True) for p in params), epochs)
+    return fn
+
+
+RIGHT_FORM = _training_returning(lambda params, epochs: (params, np.zeros(epochs)))
+WRONG_FORMS = {
+    "nothing": lambda *a, **k: None,
+    "params_only": _training_returning(lambda params, epochs: params),
+    "three_params": _training_returning(lambda params, epochs: (params[:3], np.zeros(epochs))),
+    "transposed": _training_returning(lambda params, epochs: ((params[0].T, *params[1:]), np.zeros(epochs))),
+    "losses": _training_returning(lambda params, epochs: (params, np.zeros(epochs + 1))),
+    "integers": _training_returning(lambda params, epochs: ((params[0].astype(int), *params[1:]), np.zeros(epochs))),
+    "flat": _training_returning(lambda params, epochs: (*params, np.zeros(epochs))),
+}
+
+
+@pytest.mark.parametrize("which", ["train", "train_minibatch"])
+@pytest.mark.parametrize("form", list(WRONG_FORMS))
+def test_mutation_check_needs_a_result_of_the_right_form(which, form):
+    fns = {"train": RIGHT_FORM, "train_minibatch": RIGHT_FORM, which: WRONG_FORMS[form]}
+    msg = failure(grader.check_no_mutation, fns["train"], fns["train_minibatch"])
+    assert msg.startswith(f"{which}(X (11, 4)")
+    assert "Whether it leaves its inputs unchanged is graded once it returns a result of the right form." in msg
+
+
+def test_mutation_check_accepts_a_result_of_the_right_form():
+    grader.check_no_mutation(RIGHT_FORM, _training_returning(lambda params, epochs: (list(params), [0.5] * epochs)))
 
 
 def test_shuffling_x_in_place_is_a_mutation():

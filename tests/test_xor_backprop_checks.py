@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from autograder import seeds
+from autograder.answers import GradingOnly
 from autograder.exercises import xor_backprop as grader
 from .conftest import CHECK_SEED as SEED, failure, run_solution
 
@@ -165,7 +166,9 @@ def test_correct_passes_public(name, capsys):
 def test_correct_passes_public_only_checks(name, capsys):
     check, fn = PUBLIC_ONLY[name]
     check(notebook()[fn])
-    assert capsys.readouterr().out.startswith("✓ ")
+    # In grading, the stability check also meets fresh inputs, so the seed may be announced first.
+    lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("hidden tests: ")]
+    assert lines and all(line.startswith("✓ ") for line in lines)
 
 
 @pytest.mark.parametrize("name", list(CHECKS))
@@ -247,6 +250,40 @@ def test_unstable_sigmoid_fails_only_the_stability_check(edit):
     grader.check_sigmoid(ns["sigmoid"])  # the values are right where exp does not overflow
     msg = failure(grader.check_sigmoid_stable, ns["sigmoid"])
     assert "overflow" in msg and "np.exp(-np.abs(z))" in msg
+
+
+def _published_stand_in(fixed: np.ndarray, values: np.ndarray):
+    """What a published stand-in does: the right values on the check's fixed inputs, nothing else
+    (``NotPublished``, a failure, elsewhere; here a plausible wrong guess, to see the label)."""
+    def stand_in(z):
+        if np.shape(z) == fixed.shape and np.allclose(z, fixed):
+            return values.copy()
+        return np.full_like(np.asarray(z, dtype=np.float64), 0.5)
+    return stand_in
+
+
+def test_sigmoid_stability_meets_fresh_inputs_in_grading(seeded, monkeypatch):
+    stand_in = _published_stand_in(grader.STABLE_Z, grader._oracle_sigmoid(grader.STABLE_Z))
+    msg = failure(grader.check_sigmoid_stable, stand_in)
+    assert "with hidden z as large as +-1000" in msg
+    # The fresh inputs hold both tails, beyond where np.exp(-z) overflows.
+    for z in grader._hidden_stable_sigmoid_inputs():
+        assert z.min() < -700 and z.max() > 700
+    # The naive sigmoid fails on the fixed inputs, with the message it always had.
+    msg = failure(grader.check_sigmoid_stable, notebook(NAIVE_SIGMOID)["sigmoid"])
+    assert "z = [-1000, -100, -30, -1, 0, 1, 30, 100, 1000]" in msg and "hidden z" not in msg
+
+    def refused():
+        raise GradingOnly("student kit")
+
+    monkeypatch.setattr(grader, "_hidden_stable_sigmoid_inputs", refused)
+    grader.check_sigmoid_stable(stand_in)  # the student kit runs the fixed inputs only
+
+
+@pytest.mark.parametrize("candidate", [lambda *a, **k: None, lambda z: np.asarray(z)[:-1] * 0 + 0.5,
+                                       lambda z: (np.asarray(z) > 0).tolist()], ids=["nothing", "shape", "list"])
+def test_sigmoid_stability_fails_a_result_of_the_wrong_form(candidate):
+    failure(grader.check_sigmoid_stable, candidate)
 
 
 def test_sigmoid_with_the_wrong_sign_is_named():
@@ -408,6 +445,31 @@ def test_train_that_mutates_its_inputs_fails_only_the_mutation_check():
     grader.check_train_fit_bias(ns["train"])
     msg = failure(grader.check_train_does_not_mutate, ns["train"])
     assert "W1: modified its input in place" in msg and "W = W - lr * dW" in msg
+
+
+def _train_returning(make):
+    """A train that returns ``make(W1, b1, W2, b2, epochs)`` and touches nothing."""
+    def train(X, y, W1, b1, W2, b2, epochs, lr, fit_bias=True):
+        return make(W1.copy(), b1.copy(), W2.copy(), b2.copy(), epochs)
+    return train
+
+
+@pytest.mark.parametrize("candidate", [
+    lambda *a, **k: None,
+    print,
+    _train_returning(lambda W1, b1, W2, b2, epochs: (W1, b1, W2, b2)),
+    _train_returning(lambda W1, b1, W2, b2, epochs: (W1.T, b1, W2, b2, np.zeros(epochs))),
+    _train_returning(lambda W1, b1, W2, b2, epochs: (W1, b1, W2, b2, np.zeros(epochs + 1))),
+    _train_returning(lambda W1, b1, W2, b2, epochs: (W1.astype(int), b1, W2, b2, np.zeros(epochs))),
+    _train_returning(lambda W1, b1, W2, b2, epochs: ("W1", b1, W2, b2, np.zeros(epochs))),
+], ids=["nothing", "print", "no_losses", "transposed", "losses", "integers", "string"])
+def test_mutation_check_needs_a_result_of_the_right_form(candidate):
+    msg = failure(grader.check_train_does_not_mutate, candidate)
+    assert "Whether it leaves its inputs unchanged is graded once it returns a result of the right form." in msg
+
+
+def test_mutation_check_accepts_a_list_of_losses():
+    grader.check_train_does_not_mutate(_train_returning(lambda W1, b1, W2, b2, epochs: (W1, b1, W2, b2, [0.5] * epochs)))
 
 
 def test_train_ignoring_fit_bias_fails_only_the_fit_bias_check():

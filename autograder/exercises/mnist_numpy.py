@@ -64,12 +64,12 @@ from typing import Any, Callable
 import numpy as np
 
 from ..answers import answer, grading_only, is_published_stub, unrecorded
-from ..checks import CheckFailed, check_close, check_unchanged, describe_call, describe_shape, to_numpy
+from ..checks import CheckFailed, check_close, check_shape, check_unchanged, describe_call, describe_shape, to_numpy
 from ..gradcheck import numerical_gradients, torch_gradients
 from ..seeds import hidden_rng
 from . import (call_student, check_all, check_gradients, check_seeded_init, close_or_explain, functions_swapped_in,
                linspace_grid, losses_per_epoch, names_swapped_in, noting_own_parts, own_parts_note, passed,
-               scope_word, unpack_results)
+               scope_word, unpack_results, where_graded)
 
 # Bars (DESIGN: tolerances by dtype; float32 answers get float32 bars from check_close).
 VALUE_RTOL, VALUE_ATOL = 1e-7, 1e-10
@@ -327,25 +327,25 @@ STABLE_Z = np.array([[1000.0, 0.0, -1000.0],
 _global_shift_softmax = _answers.published_stub(_PUBLISHED, '_global_shift_softmax', 'The known mistake of shifting every row by the largest entry of the whole array.')
 
 
-def check_softmax_stable(softmax) -> None:
-    """``softmax`` on logits as large as +-1000: right values, no NaN or inf, no overflow warning."""
-    Z = STABLE_Z.copy()
-    label = (describe_call("softmax", Z=Z)
-             + " with Z = [[1000, 0, -1000], [-1000, -999, -1000], [800, 800, 800], [0.5, -0.5, 0]]")
+_hidden_stable_softmax_inputs = _answers.refused_stub('_hidden_stable_softmax_inputs')
+
+
+def _check_softmax_stable_on(softmax, Z: np.ndarray, label: str, expected: np.ndarray,
+                             global_shift: np.ndarray | None) -> None:
     with _numpy_warnings() as caught:
         got = call_student("softmax", softmax, Z)
     numeric = _runtime_warnings(caught)
-    global_shift = _global_shift_softmax(Z)
+    if global_shift is not None:
+        try:
+            g = to_numpy(got)
+        except TypeError:
+            g = None
+        if g is not None and g.shape == Z.shape and np.array_equal(g.astype(np.float64), global_shift, equal_nan=True):
+            raise CheckFailed(f"{label}: row 1 came out as NaN. Hint: the shift used the largest entry of the whole "
+                              "array (1000), so every exp in row 1 underflowed to 0 and the row became 0 / 0. Shift "
+                              "each row by its own max: Z - Z.max(axis=1, keepdims=True).")
     try:
-        g = to_numpy(got)
-    except TypeError:
-        g = None
-    if g is not None and g.shape == Z.shape and np.array_equal(g.astype(np.float64), global_shift, equal_nan=True):
-        raise CheckFailed(f"{label}: row 1 came out as NaN. Hint: the shift used the largest entry of the whole "
-                          "array (1000), so every exp in row 1 underflowed to 0 and the row became 0 / 0. Shift each "
-                          "row by its own max: Z - Z.max(axis=1, keepdims=True).")
-    try:
-        check_close(label, got, _oracle_softmax(Z), rtol=VALUE_RTOL, atol=1e-12)
+        check_close(label, got, expected, rtol=VALUE_RTOL, atol=1e-12)
     except CheckFailed as exc:
         if numeric:
             raise CheckFailed(f"{exc}\n  NumPy warned: \"{numeric[0]}\". Hint: no max shift: np.exp(1000) overflows "
@@ -357,6 +357,22 @@ def check_softmax_stable(softmax) -> None:
         raise CheckFailed(f"{label}: the values are right, but NumPy warned: \"{numeric[0]}\". Hint: no max shift: "
                           "an exponent of 1000 overflows float64 (its largest value is 1.8e308, e^1000 is about "
                           "1e434). Compute np.exp(Z - Z.max(axis=1, keepdims=True)).")
+
+
+def check_softmax_stable(softmax) -> None:
+    """``softmax`` on logits as large as +-1000: right values, no NaN or inf, no overflow warning.
+
+    The cell has no hidden part; in grading the same check also runs on fresh logits drawn from the
+    grading seed (none in the student kit), so no published value can stand in for ``softmax``.
+    """
+    Z = STABLE_Z.copy()
+    label = (describe_call("softmax", Z=Z)
+             + " with Z = [[1000, 0, -1000], [-1000, -999, -1000], [800, 800, 800], [0.5, -0.5, 0]]")
+    _check_softmax_stable_on(softmax, Z, label, _oracle_softmax(Z), _global_shift_softmax(Z))
+    for Z in where_graded(_hidden_stable_softmax_inputs, default=[]):
+        # Fresh inputs: their answers are no public check's, so they are never recorded for the kit.
+        label = describe_call("softmax", Z=Z) + " with hidden logits as large as +-1000"
+        _check_softmax_stable_on(softmax, Z, label, unrecorded(_oracle_softmax)(Z), None)
     passed("softmax is stable: logits of +-1000 give the right probabilities with no overflow warning")
 
 
@@ -1078,9 +1094,29 @@ def check_train_minibatch(train_minibatch, hidden: bool = False) -> None:
 # No mutation
 # ---------------------------------------------------------------------------------------------
 
+def _require_training_form(label: str, result: Any, params: tuple, epochs: int) -> None:
+    """A training function's result must have the form the value checks grade before its inputs are
+    compared: ``(params, losses)``, ``params = (W1, b1, W2, b2)`` floating-point arrays in the shapes of
+    the initial ones, and one loss per epoch. No value is compared, so nothing published is needed,
+    and a function that returns nothing (or something else) cannot pass by leaving its inputs alone."""
+    try:
+        got, losses = _unpack_training(label, result)
+        for name, value, initial in zip(PARAM_NAMES, got, params):
+            check_shape(f"{label} -> {name}", value, np.shape(initial))
+            if to_numpy(value).dtype.kind != "f":
+                raise CheckFailed(f"{label} -> {name}: expected floating-point values, got dtype "
+                                  f"{to_numpy(value).dtype}.")
+        losses_per_epoch(label, losses, epochs)
+    except CheckFailed as exc:
+        raise CheckFailed(f"{exc} Whether it leaves its inputs unchanged is graded once it returns a result of the "
+                          "right form.") from None
+
+
 def check_no_mutation(train, train_minibatch) -> None:
     """``train`` and ``train_minibatch`` must return new arrays and leave the caller's ``X``, ``y`` and
-    ``params`` untouched (no ``W1 -= ...`` on the caller's array, no in-place shuffle of ``X``)."""
+    ``params`` untouched (no ``W1 -= ...`` on the caller's array, no in-place shuffle of ``X``).
+
+    Each result must first have the form of the answer (``(params, losses)``, in their shapes)."""
     X, y = _minibatch_data(None, 11, 4, 3)
     params = _public_params(4, 5, 3)
     for name, fn, kwargs in (("train", train, dict(epochs=3, lr=0.5)),
@@ -1088,8 +1124,10 @@ def check_no_mutation(train, train_minibatch) -> None:
         inputs = _copies(X, y, *params)
         before = _copies(*inputs)
         label = _training_label(name, X, y, params, **kwargs)
-        with noting_own_parts(fn, REFERENCE_PARTS), reference_parts(fn):
-            call_student(name, fn, inputs[0], inputs[1], tuple(inputs[2:]), **kwargs)
+        with noting_own_parts(fn, REFERENCE_PARTS):
+            with reference_parts(fn):
+                result = call_student(name, fn, inputs[0], inputs[1], tuple(inputs[2:]), **kwargs)
+            _require_training_form(label, result, params, kwargs["epochs"])
         for arg, b, a in zip(("X", "y") + tuple(f"params[{i}] ({p})" for i, p in enumerate(PARAM_NAMES)),
                              before, inputs):
             check_unchanged(f"{label}: {arg}", b, a)

@@ -42,12 +42,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checks import CheckFailed, check_close, check_unchanged, describe_call, to_numpy
+from ..checks import CheckFailed, check_close, check_shape, check_unchanged, describe_call, to_numpy
 from ..gradcheck import numerical_gradients, torch_gradients
-from ..answers import answer, grading_only
+from ..answers import answer, grading_only, unrecorded
 from ..seeds import hidden_rng
 from . import (call_student, check_all, check_gradients, check_seeded_init, close_or_explain, functions_swapped_in,
-               linspace_grid, losses_per_epoch, noting_own_parts, own_parts_note, passed, scope_word, unpack_results)
+               linspace_grid, losses_per_epoch, noting_own_parts, own_parts_note, passed, scope_word, unpack_results,
+               where_graded)
 
 # The data set: two XOR bits and a constant 1 per row.
 XOR_X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float64)
@@ -215,15 +216,18 @@ def check_sigmoid(sigmoid, hidden: bool = False) -> None:
     passed(f"sigmoid matches torch.sigmoid on {count} {scope_word(hidden)} inputs")
 
 
-def check_sigmoid_stable(sigmoid) -> None:
-    """``sigmoid`` on ``z`` as large as +-1000: no overflow warning, no NaN, values 0 and 1 in the tails."""
-    z = np.array([-1000.0, -100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0, 1000.0])
-    label = describe_call("sigmoid", z=z) + " with z = [-1000, -100, -30, -1, 0, 1, 30, 100, 1000]"
+STABLE_Z = np.array([-1000.0, -100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0, 1000.0])
+
+
+_hidden_stable_sigmoid_inputs = _answers.refused_stub('_hidden_stable_sigmoid_inputs')
+
+
+def _check_sigmoid_stable_on(sigmoid, z: np.ndarray, label: str, expected: np.ndarray) -> None:
     with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", invalid="warn", divide="warn"):
         warnings.simplefilter("always")
         got = call_student("sigmoid", sigmoid, z.copy())
     numeric = [w for w in caught if issubclass(w.category, RuntimeWarning)]
-    check_close(label, got, _oracle_sigmoid(z), rtol=VALUE_RTOL, atol=TAIL_ATOL)
+    check_close(label, got, expected, rtol=VALUE_RTOL, atol=TAIL_ATOL)
     if numeric:
         raise CheckFailed(
             f"{label}: the values are right, but NumPy warned: \"{numeric[0].message}\". "
@@ -232,6 +236,21 @@ def check_sigmoid_stable(sigmoid) -> None:
             "where z >= 0 and e / (1 + e) where z < 0. (np.where evaluates both branches, so each branch "
             "must be safe on every element.)"
         )
+
+
+def check_sigmoid_stable(sigmoid) -> None:
+    """``sigmoid`` on ``z`` as large as +-1000: no overflow warning, no NaN, values 0 and 1 in the tails.
+
+    The cell has no hidden part; in grading the same check also runs on fresh inputs drawn from the
+    grading seed (none in the student kit), so no published value can stand in for ``sigmoid``.
+    """
+    z = STABLE_Z.copy()
+    label = describe_call("sigmoid", z=z) + " with z = [-1000, -100, -30, -1, 0, 1, 30, 100, 1000]"
+    _check_sigmoid_stable_on(sigmoid, z, label, _oracle_sigmoid(z))
+    for z in where_graded(_hidden_stable_sigmoid_inputs, default=[]):
+        # Fresh inputs: their answers are no public check's, so they are never recorded for the kit.
+        label = describe_call("sigmoid", z=z) + " with hidden z as large as +-1000"
+        _check_sigmoid_stable_on(sigmoid, z, label, unrecorded(_oracle_sigmoid)(z))
     passed("sigmoid is stable: z = +-1000 gives 0 and 1 with no overflow warning")
 
 
@@ -556,14 +575,37 @@ def check_train_fit_bias(train, hidden: bool = False) -> None:
     passed(f"train with fit_bias=False keeps the biases at zero and follows the oracle on {_runs(count, hidden)}")
 
 
+def _require_train_form(label: str, result: Any, shapes: dict[str, tuple], epochs: int) -> None:
+    """``train``'s result must have the form the value checks grade before its inputs are compared:
+    ``W1, b1, W2, b2`` floating-point arrays of ``shapes`` and one loss per epoch. No value is
+    compared, so nothing published is needed, and a function that returns nothing (or something
+    else) cannot pass by leaving its inputs alone."""
+    try:
+        got = unpack_results(label, result, PARAM_NAMES + ("losses",))
+        for name, value in zip(PARAM_NAMES, got):
+            check_shape(f"{label} -> {name}", value, shapes[name])
+            if to_numpy(value).dtype.kind != "f":
+                raise CheckFailed(f"{label} -> {name}: expected floating-point values, got dtype "
+                                  f"{to_numpy(value).dtype}.")
+        losses_per_epoch(label, got[4], epochs)
+    except CheckFailed as exc:
+        raise CheckFailed(f"{exc} Whether it leaves its inputs unchanged is graded once it returns a result of the "
+                          "right form.") from None
+
+
 def check_train_does_not_mutate(train) -> None:
-    """``train`` must return new arrays and leave the caller's ``X, y, W1, b1, W2, b2`` untouched."""
+    """``train`` must return new arrays and leave the caller's ``X, y, W1, b1, W2, b2`` untouched.
+
+    Its result must first have the form of the answer (``W1, b1, W2, b2`` in their shapes and 5 losses).
+    """
     W1, b1, W2, b2 = _public_params(3, 4)
     inputs = _copies(XOR_X, XOR_Y, W1, b1, W2, b2)
     before = _copies(*inputs)
     label = describe_call("train", X=XOR_X, y=XOR_Y, W1=W1, b1=b1, W2=W2, b2=b2)[:-1] + ", epochs=5, lr=1)"
     with reference_parts(train):
-        call_student("train", train, *inputs, 5, 1.0)
+        result = call_student("train", train, *inputs, 5, 1.0)
+    with noting_own_parts(train, REFERENCE_PARTS):
+        _require_train_form(label, result, {name: np.shape(p) for name, p in zip(PARAM_NAMES, (W1, b1, W2, b2))}, 5)
     for name, b, a in zip(("X", "y") + PARAM_NAMES, before, inputs):
         check_unchanged(f"{label}: {name}", b, a)
     passed("train leaves the caller's X, y, W1, b1, W2, b2 unchanged")
