@@ -233,7 +233,7 @@ def save(recorder: Recorder, path: Path, recorded_from: str) -> int:
     meta = {"answers": tree, "recorded_from": recorded_from}
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
-    payload.update({f"a{i}": np.ascontiguousarray(a) for i, a in enumerate(encoder.arrays)})
+    payload.update({f"a{i}": np.require(a, requirements="C") for i, a in enumerate(encoder.arrays)})  # keeps 0-d
     np.savez_compressed(path, **payload)
     return len(recorder)
 

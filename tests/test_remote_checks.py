@@ -207,3 +207,10 @@ def test_the_kits_parts_run_in_the_grader_and_answer_only_during_the_call(kernel
     assert isinstance(namespace["kept"], agent.GraderPart) and not hasattr(namespace["kept"], "__code__")
     with pytest.raises(RuntimeError, match="not one of the kit's parts in this call"):
         namespace["kept"](np.ones(2), np.ones(2), {}, 0.5)
+
+
+def test_numpy_scalars_keep_their_type_and_shape(kernel):
+    got = handles(kernel, scalar=lambda: np.float64(2.5), small=lambda: np.float32(1.5))
+    value, single = got["scalar"](), got["small"]()
+    assert type(value) is np.float64 and np.shape(value) == () and value == 2.5
+    assert type(single) is np.float32 and np.shape(single) == ()

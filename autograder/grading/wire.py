@@ -398,7 +398,7 @@ class Decoder:
 def write_message(path: str | os.PathLike, meta: dict, arrays: list[np.ndarray]) -> None:
     """One ``.npz``: the tree as JSON bytes, then the arrays. Written to a side file, then renamed."""
     payload = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
-    payload.update({f"a{i}": np.ascontiguousarray(a) for i, a in enumerate(arrays)})
+    payload.update({f"a{i}": np.require(a, requirements="C") for i, a in enumerate(arrays)})  # keeps 0-d
     # A fresh, unguessable name, created exclusively and never through a link: the folder may be
     # one the other side can write to.
     tmp = f"{path}.{secrets.token_hex(8)}.part"
