@@ -59,7 +59,7 @@ def answer(fn: Callable) -> Callable:
             result = fn(*args, **kwargs)
         finally:
             _depth[0] -= 1
-        _recorders[-1].add(fn.__qualname__, args, kwargs, result)
+        _recorders[-1].add(fn.__name__, args, kwargs, result)  # the name its public stub looks up
         return result
 
     recorded.__answer__ = True
