@@ -121,6 +121,7 @@ def test_bundle_holds_what_gradescope_and_the_grader_need(bundle):
             assert stat.S_ISREG(infos[script].external_attr >> 16)
         assert {"bundle.json", "requirements.txt", "README.md", "course/nbgrader_config.py",
                 f"course/source/{ASSIGNMENT}/vectorization.ipynb"} <= names
+        assert ("course/course.toml" in names) == (ROOT / "course.toml").is_file()
         wheels = [n for n in names if n.startswith("dist/autograder-") and n.endswith(".whl")]
         assert len(wheels) == 1
         assert not [n for n in names if n.split("/")[0] in {"examples", ".venv", "assignments", "solutions", "tests",
@@ -135,6 +136,7 @@ def test_bundle_holds_what_gradescope_and_the_grader_need(bundle):
     assert "torch==2.13.0" in setup and "https://download.pytorch.org/whl/cpu" in setup
     assert setup.index("torch==2.13.0") < setup.index("dist/*.whl"), "torch (CPU) goes in before the kit"
     assert "python3.11" in setup and "selftest" in setup
+    assert "apt_install bubblewrap" in setup and setup.index("bubblewrap") < setup.index("selftest")
     pins = [r for r in requirements if r and not r.startswith("#")]
     assert any(r.startswith("nbgrader==") for r in pins)
     assert all("==" in r for r in pins)
@@ -205,6 +207,46 @@ def test_an_interpreter_that_cannot_start_still_writes_results(bundle, tmp_path)
                        **{PYTHON_ENV: str(tmp_path / "no-such-python")})
     assert d["score"] == 0 and d["tests"] == []
     assert "the autograder itself failed (exit status 127)" in d["output"]
+
+
+@pytest.mark.slow
+def test_without_cap_sys_admin_the_bundle_grades_the_instructor_notebook_under_the_uid_layer(bundle, tmp_path):
+    """Gradescope's containers run as root without CAP_SYS_ADMIN, and their seccomp profile refuses
+    the namespaces bwrap needs (tests/hostile/configurations.py's "docker"): the kernels still get
+    a uid of their own, and the instructor notebook still scores full marks."""
+    from .hostile.configurations import available, wrap
+    why_not = available("docker")
+    if why_not:
+        pytest.skip(why_not)
+    root = tmp_path / "autograder"
+    unpack(bundle, root / "source")
+    (root / "submission").mkdir(parents=True)
+    shutil.copy(root / "source" / "course" / "source" / ASSIGNMENT / "vectorization.ipynb", root / "submission")
+    argv, env = wrap("docker", [str(root / "source" / "run_autograder")], tmp_path / "config")
+    env.update({ROOT_ENV: str(root), PYTHON_ENV: sys.executable, "AUTOGRADER_SEED": "2024"})
+    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    d = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+    assert_gradescope_results(d)
+    isolation = d["extra_data"]["isolation"]
+    assert "uid" in isolation["layers"] and "namespaces" not in isolation["layers"], isolation
+    assert "Creating new namespace failed" in isolation["missing"]["namespaces"]
+    assert d["score"] == 13 and all(t["score"] == t["max_score"] for t in d["tests"]), d["output"]
+    assert stat.S_IMODE((root / "source" / "course").stat().st_mode) == 0o700  # the solutions: root only
+    assert "isolation: uid + limits" in proc.stdout
+
+
+@pytest.mark.slow
+def test_the_self_test_refuses_below_the_courses_minimum(bundle, tmp_path):
+    root = tmp_path / "autograder"
+    unpack(bundle, root / "source")
+    (root / "source" / "course" / "course.toml").write_text('isolation = "namespaces"\n')
+    env = {**os.environ, ROOT_ENV: str(root), "PATH": str(tmp_path)}  # no bwrap on this PATH
+    proc = subprocess.run([sys.executable, "-m", "autograder.gradescope", "selftest", "--source", str(root / "source")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "self-test: refused" in proc.stdout and 'requires isolation = "namespaces"' in proc.stdout
+    assert "apt-get install bubblewrap" in proc.stdout and "scores" not in proc.stdout
 
 
 # find_submission: which notebook in Gradescope's submission folder gets graded (no grading, fast).

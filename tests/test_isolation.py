@@ -199,6 +199,16 @@ def test_the_view_is_an_allow_list_without_the_course(tmp_path):
     assert all(p.exists() for p in readable_paths())
 
 
+def test_paths_under_tmp_are_mounted_after_the_private_tmp(tmp_path, monkeypatch):
+    """A checkout cloned into ``mktemp -d`` has its Python and kit under /tmp: the fresh /tmp must
+    not cover them."""
+    from autograder.grading import view
+    kit = Path("/tmp") / tmp_path.name / "kit"
+    monkeypatch.setattr(view, "readable_paths", lambda: [Path("/usr"), kit])
+    cmd = bwrap_command(tmp_path / "agk", user_namespace=True)
+    assert cmd.index("/tmp") < cmd.index(str(kit)), "the --tmpfs /tmp must come before the kit's --ro-bind"
+
+
 def test_the_reason_is_the_exception_not_nbgraders_closing_line():
     log = ("[AutogradeApp | ERROR] There was an error processing assignment: x\n"
            "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
@@ -277,7 +287,11 @@ def test_a_sandboxed_kernel_sees_the_allow_list_only(monkeypatch):
     assert not seen["home"] and "home" not in seen["root"]
     assert seen["checkout"] in (["autograder"], [".venv", "autograder"], ["autograder", ".venv"]) or \
         set(seen["checkout"]) <= {"autograder", ".venv"}, seen["checkout"]
-    assert len(seen["tmp"]) == 1 and seen["cwd"].startswith(f"/tmp/{seen['tmp'][0]}/")
+    # /tmp holds the kernel's scratch folder, and the checkout's top folder when it was cloned there
+    # (mktemp -d), which shows only the kit's package (checked above).
+    kit_top = [ROOT.resolve().parts[2]] if ROOT.resolve().parts[1:2] == ("tmp",) else []
+    scratch = [entry for entry in seen["tmp"] if entry not in kit_top]
+    assert len(scratch) == 1 and seen["cwd"].startswith(f"/tmp/{scratch[0]}/"), seen["tmp"]
     assert "GRADER_SECRET_TOKEN" not in seen["env"] and "AUTOGRADER_SEED" not in seen["env"]
     assert seen["network"] != "open"
     # Its own PID namespace: bwrap's init and the kernel, nothing of the host.

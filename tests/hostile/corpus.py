@@ -1,6 +1,10 @@
 """The hostile-submission corpus: build it from cases.toml, grade it, print the README table.
 
     .venv/bin/python -m tests.hostile.corpus      # grade the corpus, print a Markdown table
+    .venv/bin/python -m tests.hostile.corpus --json report.json [--cases a,b] [--decoys decoys.json]
+                                                  # grade (some of) it, write each case's verdict
+                                                  # (benchmarks/isolation_matrix.py runs this under
+                                                  # each isolation configuration)
 
 The notebooks are built at run time from the committed sample submissions (nothing generated
 is committed): a case edits a sample, inserts a cell into it, or replaces the file.
@@ -46,6 +50,13 @@ class Case:
     says: str = ""
     shows: str = ""
     hole: str = ""
+    needs: str = ""
+    destructive: bool = False
+    decoys: bool = False
+
+    def holds_under(self, layers) -> bool:
+        """Whether the isolation ``layers`` make this case hold (namespaces give what uid gives)."""
+        return not self.needs or self.needs in layers or "namespaces" in layers
 
 
 def load_cases() -> list[Case]:
@@ -156,13 +167,59 @@ def markdown_table(graded: list[Graded]) -> str:
     return "\n".join(lines)
 
 
-def grade_corpus(work: Path, jobs: int = 2, seed: int = 2024) -> tuple[dict, dict]:
-    """Grade every case (and honest copies) per assignment; ``({case: Graded}, {assignment: [honest results]})``."""
+def unsafe_here() -> bool:
+    """Kernels would run as root with neither namespaces nor a uid of their own."""
+    import os
+    from autograder.grading.kernel import isolation_in_force
+    return os.geteuid() == 0 and isolation_in_force().launch == "plain"
+
+
+def verdict(g: Graded, decoys=None) -> str:
+    """'' when the case scored exactly as cases.toml says; otherwise what differed."""
+    from .decoys import check
+    case, r = g.case, g.result
+    if case.fails == "all":
+        return "" if r.score == 0 and case.reason in r.reason else f"reason {r.reason!r}, score {r.score:g}"
+    if r.reason:
+        return f"not graded: {r.reason}"
+    expected = {c.grade_id: (0.0 if c.grade_id in case.fails else c.max_score) for c in r.cells}
+    if r.cell_scores() != expected:
+        lost = sorted(k for k, v in r.cell_scores().items() if v != expected[k])
+        return f"scored {r.score:g}/{r.max_score:g}; differs in {', '.join(lost)}"
+    if case.says:
+        first_failed = next(c for c in r.cells if c.grade_id == case.fails[0])
+        if case.says not in first_failed.output:
+            return f"{case.fails[0]} does not say {case.says!r}: {first_failed.output[-200:]!r}"
+    if case.shows and case.shows not in g.inserted_output:
+        return f"the inserted cell does not show {case.shows!r}: {g.inserted_output.strip()[-200:]!r}"
+    if case.decoys:
+        return check(g.inserted_output, decoys)
+    return ""
+
+
+def honest_verdicts(honest: dict) -> dict[str, str]:
+    """``{student: ''}`` when an honest row scored what its sample spec says, else what differed."""
+    from autograder.samples import load_specs
+    out = {}
+    for assignment_name, results in honest.items():
+        specs = {s.student: s for s in load_specs(get_assignment(Path(__file__).resolve().parents[2], assignment_name))}
+        for r in results:
+            spec = specs[r.student.removeprefix("honest-")]
+            expected = spec.expected_cell_scores({c.grade_id: c.max_score for c in r.cells})
+            out[r.student] = "" if not r.reason and r.cell_scores() == expected else \
+                f"{r.score:g}/{r.max_score:g} {r.reason}".strip()
+    return out
+
+
+def grade_corpus(work: Path, jobs: int = 2, seed: int = 2024, only: list[str] | None = None) -> tuple[dict, dict]:
+    """Grade every case (or those named in ``only``), and honest copies, per assignment;
+    ``({case: Graded}, {assignment: [honest results]})``. Destructive cases are left out where
+    :func:`unsafe_here`."""
     from autograder.grading.batch import grade_batch
     from autograder.notebooks import cell_output_text, read_notebook
 
     course = prepare_course(work / "course")
-    cases = load_cases()
+    cases = [c for c in load_cases() if (only is None or c.name in only) and not (c.destructive and unsafe_here())]
     graded, honest = {}, {}
     for name in sorted({c.assignment for c in cases}):
         assignment = get_assignment(course, name)
@@ -185,8 +242,43 @@ def grade_corpus(work: Path, jobs: int = 2, seed: int = 2024) -> tuple[dict, dic
     return graded, honest
 
 
-if __name__ == "__main__":
+def report(work: Path, jobs: int, only: list[str] | None, decoys) -> dict:
+    """Grade and judge: what benchmarks/isolation_matrix.py reads."""
+    import os
+    import time
+    from autograder.grading.kernel import isolation_in_force
+    started = time.perf_counter()
+    graded, honest = grade_corpus(work, jobs=jobs, only=only)
+    isolation = isolation_in_force()
+    return {"isolation": isolation.describe(), "layers": list(isolation.layers), "launch": isolation.launch,
+            "euid": os.geteuid(), "seconds": round(time.perf_counter() - started, 1),
+            "cases": {name: {"verdict": verdict(g, decoys), "needed": g.case.holds_under(isolation.layers),
+                             "needs": g.case.needs, "score": g.result.score, "max_score": g.result.max_score}
+                      for name, g in graded.items()},
+            "not_run": sorted(c.name for c in load_cases() if (only is None or c.name in only) and c.name not in graded),
+            "honest": honest_verdicts(honest)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
     import tempfile
+    parser = argparse.ArgumentParser(prog="python -m tests.hostile.corpus")
+    parser.add_argument("--json", type=Path, help="write each case's verdict here instead of printing the table")
+    parser.add_argument("--cases", help="comma-separated case names (default: all)")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--decoys", type=Path, help="the planted decoys (tests/hostile/decoys.py), for find_decoys")
+    args = parser.parse_args(argv)
+    only = args.cases.split(",") if args.cases else None
     with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
-        results, _ = grade_corpus(Path(tmp))
-        print(markdown_table(list(results.values())))
+        if args.json is None:
+            results, _ = grade_corpus(Path(tmp), jobs=args.jobs, only=only)
+            print(markdown_table(list(results.values())))
+            return 0
+        from .decoys import Decoys
+        decoys = Decoys.read(args.decoys) if args.decoys else None
+        args.json.write_text(json.dumps(report(Path(tmp), args.jobs, only, decoys), indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
