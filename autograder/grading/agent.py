@@ -84,6 +84,9 @@ class GraderPart:
             if not (isinstance(kind, type) and issubclass(kind, Exception)):
                 kind = RuntimeError
             raise kind(str(error.get("message", "")))
+        for i, state in answer.get("rng") or []:
+            if isinstance(i, int) and 0 <= i < len(args) and isinstance(args[i], np.random.Generator):
+                args[i].bit_generator.state = state
         return Decoder(Mirror(), arrays, _no_special, pair_new=False).decode(answer.get("result"))
 
 

@@ -19,6 +19,7 @@ import builtins
 import contextlib
 import re
 import secrets
+import types
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -231,7 +232,14 @@ class RemoteSession:
             args, kwargs = decoder.decode(meta.get("args")), decoder.decode(meta.get("kwargs"))
             if not isinstance(args, tuple) or not isinstance(kwargs, dict):
                 raise WireError("a malformed part call")
-            answer["result"] = encoder.encode(part(*args, **kwargs))
+            result = part(*args, **kwargs)
+            if isinstance(result, types.GeneratorType):  # drawn here; the kernel gets an iterator of its items
+                answer["result"] = {"$it": [encoder.encode(item) for item in result]}
+            else:
+                answer["result"] = encoder.encode(result)
+            # A generator the part drew from moves on in the kernel too, as if the part had run there.
+            answer["rng"] = [[i, arg.bit_generator.state] for i, arg in enumerate(args)
+                             if isinstance(arg, np.random.Generator)]
         except Exception as exc:  # noqa: BLE001 - the student's code called the part wrongly: it raises there
             answer, encoder.arrays = {"ok": False, "error": {"type": type(exc).__name__, "message": str(exc)[:4000]}}, []
         finally:
