@@ -16,7 +16,17 @@ from .conftest import ROOT
 def _all_samples():
     for assignment in list_assignments(ROOT):
         for spec in samples.load_specs(assignment):
-            yield pytest.param(assignment.name, spec.student, id=f"{assignment.name}-{spec.student}")
+            marks = KNOWN_GAPS.get((assignment.name, spec.student), ())
+            yield pytest.param(assignment.name, spec.student, id=f"{assignment.name}-{spec.student}", marks=marks)
+
+
+# Known gaps, each with its reason; strict, so a fix shows up at once.
+KNOWN_GAPS = {
+    ("04_attention", "softmax_wrong_axis"): pytest.mark.xfail(strict=True, reason=(
+        "grading runs the MultiHeadAttention checks in the kernel from the public module, where the kit's "
+        "attention_torch is only published values: the student's own attention_torch runs, so a wrong one "
+        "also loses test_mha and test_mha_causal")),
+}
 
 
 @pytest.mark.slow
