@@ -297,6 +297,7 @@ def test_a_sandboxed_kernel_sees_the_allow_list_only(monkeypatch):
     # Its own PID namespace: bwrap's init and the kernel, nothing of the host.
     assert set(seen["procs"]) == {"1", "2"}, seen["procs"]
     assert "ipykernel_launcher" in seen["procs"]["2"]
+    assert seen["procs"]["1"][:2] == ["bwrap", "--args"], seen["procs"]["1"]  # the mounted paths are not shown
     if found.uses_uid:
         assert seen["uid"] in iso.PRIVATE_UIDS
 

@@ -159,9 +159,23 @@ def prepare(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     return command, kernel_environment(home, args.namespaces)
 
 
+def options_through_a_file(command: list[str], scratch: Path) -> list[str]:
+    """``bwrap OPTIONS -- KERNEL`` as ``bwrap --args FD KERNEL``: the options (every path mounted in)
+    are read from a file, so the sandbox's PID 1 does not show them on its command line."""
+    end = command.index("--")
+    path = scratch / "bwrap-options"
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
+        fh.write(b"".join(arg.encode() + b"\0" for arg in command[1:end]))
+    fd = os.open(path, os.O_RDONLY)  # inherited by bwrap, which reads it before anything starts
+    os.set_inheritable(fd, True)
+    return [command[0], "--args", str(fd), "--", *command[end + 1:]]
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     command, env = (args.command, dict(os.environ)) if args.scratch is None else prepare(args)
+    if args.namespaces and args.scratch is not None:
+        command = options_through_a_file(command, args.scratch)
     try:
         if args.become is not None:
             become(args.become)
