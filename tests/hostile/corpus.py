@@ -185,7 +185,8 @@ def verdict(g: Graded, decoys=None) -> str:
     expected = {c.grade_id: (0.0 if c.grade_id in case.fails else c.max_score) for c in r.cells}
     if r.cell_scores() != expected:
         lost = sorted(k for k, v in r.cell_scores().items() if v != expected[k])
-        return f"scored {r.score:g}/{r.max_score:g}; differs in {', '.join(lost)}"
+        said = next(c.output for c in r.cells if c.grade_id == lost[0]).strip().splitlines() or [""]
+        return f"scored {r.score:g}/{r.max_score:g}; differs in {', '.join(lost)} ({lost[0]}: {said[-1][:160]})"
     if case.says:
         first_failed = next(c for c in r.cells if c.grade_id == case.fails[0])
         if case.says not in first_failed.output:
