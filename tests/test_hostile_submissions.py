@@ -19,7 +19,7 @@ from autograder.grading.record import gradebook_scores
 from autograder.grading.workspace import GradingWorkspace
 
 from .conftest import ROOT
-from .hostile.corpus import load_cases, unsafe_here, verdict
+from .hostile.corpus import kernel_is_root, load_cases, runs_here, verdict
 
 pytestmark = pytest.mark.slow
 
@@ -55,9 +55,9 @@ def test_case_scores_exactly_as_expected(corpus, case):
     _, graded, _, decoys = corpus
     layers = isolation_in_force().layers
     if case.name not in graded:
-        assert case.destructive and unsafe_here()
-        pytest.skip(f"not run: kernels would run as root without namespaces or a uid ({isolation_in_force().describe()})")
-    if not case.holds_under(layers):
+        assert not runs_here(case)
+        pytest.skip(f"not run: the kernel would run as root and do it ({isolation_in_force().describe()})")
+    if not case.holds_under(layers, kernel_is_root()):
         pytest.skip(f"needs the {case.needs} layer; {isolation_in_force().describe()}")
     problem = verdict(graded[case.name], decoys)
     assert not problem, f"{case.name}: {problem}"

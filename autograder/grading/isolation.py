@@ -213,7 +213,10 @@ def probe() -> Isolation:
             why = trial(launch)
             if not why:
                 if "uid" not in LAUNCHES[launch]:
-                    missing.append(("uid", "; ".join(failures) if root else f"not root: {RUN_AS_ROOT}"))
+                    missing.append(("uid", f"{'; '.join(failures)}; so the kernel runs as root in its user namespace, "
+                                           f"and root is not held by the process limit (a fork bomb runs until the "
+                                           f"cell's time limit): make the Python install readable by other users, "
+                                           f"or give the grader CAP_SYS_ADMIN" if root else f"not root: {RUN_AS_ROOT}"))
                 return Isolation(launch, tuple(missing))
             failures.append(f"{WAYS[launch]}: {why}")
         missing.append(("namespaces", f"bubblewrap cannot create the sandbox here ({'; '.join(failures)}): "

@@ -78,9 +78,11 @@ def apply_limits(memory_mb: int, max_processes: int, file_mb: int, uid: int) -> 
     set_limit(resource.RLIMIT_AS, memory_mb * 2**20)
     set_limit(resource.RLIMIT_FSIZE, file_mb * 2**20)
     set_limit(resource.RLIMIT_CORE, 0)
-    # RLIMIT_NPROC counts every thread of the user: a shared uid (the grader's own, root's) may run
-    # what it already runs, plus the kernel's allowance. Processes with capabilities are exempt.
-    set_limit(resource.RLIMIT_NPROC, max_processes + tasks_of_user(uid))
+    # RLIMIT_NPROC counts every thread of the user: a shared uid (the grader's own) may run what it
+    # already runs, plus the kernel's allowance. It never holds uid 0, in any user namespace: a
+    # kernel left running as root has no process limit (isolation.py says so).
+    if uid != 0:
+        set_limit(resource.RLIMIT_NPROC, max_processes + tasks_of_user(uid))
 
 
 def kernel_environment(home: Path, namespaces: bool) -> dict[str, str]:

@@ -54,8 +54,11 @@ class Case:
     destructive: bool = False
     decoys: bool = False
 
-    def holds_under(self, layers) -> bool:
-        """Whether the isolation ``layers`` make this case hold (namespaces give what uid gives)."""
+    def holds_under(self, layers, kernel_is_root: bool = False) -> bool:
+        """Whether the isolation ``layers`` make this case hold: namespaces give what uid gives, and
+        the process limit holds for any kernel but root's (RLIMIT_NPROC never applies to uid 0)."""
+        if self.needs == "process_limit":
+            return not kernel_is_root
         return not self.needs or self.needs in layers or "namespaces" in layers
 
 
@@ -167,11 +170,18 @@ def markdown_table(graded: list[Graded]) -> str:
     return "\n".join(lines)
 
 
-def unsafe_here() -> bool:
-    """Kernels would run as root with neither namespaces nor a uid of their own."""
+def kernel_is_root() -> bool:
+    """Kernels started here run as root on the host (root grades, and no uid of their own)."""
     import os
     from autograder.grading.kernel import isolation_in_force
-    return os.geteuid() == 0 and isolation_in_force().launch == "plain"
+    return os.geteuid() == 0 and not isolation_in_force().uses_uid
+
+
+def runs_here(case: Case) -> bool:
+    """A destructive case runs only where it is held, or where the kernel is not root (it would
+    really delete, overwrite, or fork without limit)."""
+    from autograder.grading.kernel import isolation_in_force
+    return not case.destructive or not kernel_is_root() or case.holds_under(isolation_in_force().layers, True)
 
 
 def verdict(g: Graded, decoys=None) -> str:
@@ -215,12 +225,12 @@ def honest_verdicts(honest: dict) -> dict[str, str]:
 def grade_corpus(work: Path, jobs: int = 2, seed: int = 2024, only: list[str] | None = None) -> tuple[dict, dict]:
     """Grade every case (or those named in ``only``), and honest copies, per assignment;
     ``({case: Graded}, {assignment: [honest results]})``. Destructive cases are left out where
-    :func:`unsafe_here`."""
+    they would do harm (:func:`runs_here`)."""
     from autograder.grading.batch import grade_batch
     from autograder.notebooks import cell_output_text, read_notebook
 
     course = prepare_course(work / "course")
-    cases = [c for c in load_cases() if (only is None or c.name in only) and not (c.destructive and unsafe_here())]
+    cases = [c for c in load_cases() if (only is None or c.name in only) and runs_here(c)]
     graded, honest = {}, {}
     for name in sorted({c.assignment for c in cases}):
         assignment = get_assignment(course, name)
@@ -251,9 +261,10 @@ def report(work: Path, jobs: int, only: list[str] | None, decoys) -> dict:
     started = time.perf_counter()
     graded, honest = grade_corpus(work, jobs=jobs, only=only)
     isolation = isolation_in_force()
+    root = kernel_is_root()
     return {"isolation": isolation.describe(), "layers": list(isolation.layers), "launch": isolation.launch,
-            "euid": os.geteuid(), "seconds": round(time.perf_counter() - started, 1),
-            "cases": {name: {"verdict": verdict(g, decoys), "needed": g.case.holds_under(isolation.layers),
+            "euid": os.geteuid(), "kernel_is_root": root, "seconds": round(time.perf_counter() - started, 1),
+            "cases": {name: {"verdict": verdict(g, decoys), "needed": g.case.holds_under(isolation.layers, root),
                              "needs": g.case.needs, "score": g.result.score, "max_score": g.result.max_score}
                       for name, g in graded.items()},
             "not_run": sorted(c.name for c in load_cases() if (only is None or c.name in only) and c.name not in graded),
