@@ -26,7 +26,7 @@ from .hostile.corpus import load_cases
 
 pytestmark = pytest.mark.slow
 
-SUBSET = ["read_source", "read_other_submissions", "write_gradebook", "delete_course", "open_socket",
+SUBSET = ["read_source", "read_other_submissions", "write_gradebook", "delete_course", "open_socket", "kit_by_name", "kit_files",
           "find_decoys", "fork_bomb", "ignores_interrupt", "kill_own_kernel"]
 DECOY_SOLUTION = ROOT / "examples" / "submissions" / "correct" / "01_xor_backprop" / "xor_backprop.ipynb"
 
