@@ -920,7 +920,7 @@ def _mha_cases(hidden: bool, masked: bool):
         yield 6, 1, 1, 2, 3, None, False, 3
 
 
-def _mha_run(MultiHeadAttention, E: int, h: int, params: dict, query, key, value, keep) -> tuple:
+def _mha_run(MultiHeadAttention, E: int, h: int, params: dict, query, key, value, keep, parts=None) -> tuple:
     """Runs where the class lives (the kernel, when grading): build ``MultiHeadAttention(E, h)``, load
     ``params``, and call it on ``(query, key, value)`` (with ``attn_mask=keep`` when given) with the
     kit's attention_torch. Returns ``(label, result)``."""
@@ -929,7 +929,9 @@ def _mha_run(MultiHeadAttention, E: int, h: int, params: dict, query, key, value
     forward = getattr(type(module), "forward", None)
     if forward is torch.nn.Module.forward:  # no forward of its own: nothing of the notebook's to swap into
         forward = None
-    with functions_swapped_in(forward, REFERENCE_TORCH):
+    # parts: ``(name, function)`` pairs, the kit's attention_torch as the grader sends it (a stand-in
+    # that calls back when grading). A tuple, not a dict: a dict would be mirrored back, stand-ins and all.
+    with functions_swapped_in(forward, REFERENCE_TORCH if parts is None else dict(parts)):
         kwargs = {} if keep is None else {"attn_mask": keep}
         return label, call_student("MultiHeadAttention.forward", module, query, key, value, **kwargs)
 
@@ -958,7 +960,8 @@ def _check_mha(MultiHeadAttention, hidden: bool, masked: bool) -> int:
             keep = None if mask is None else torch.as_tensor(np.array(mask))
             exp_out, exp_w = _oracle_mha(E, h, seed, query, key, value, keep)
             kind = "self-attention" if self_attention else "attention"
-            label, result = run_in_kernel(_mha_run, MultiHeadAttention, E, h, params, query, key, value, keep)
+            label, result = run_in_kernel(_mha_run, MultiHeadAttention, E, h, params, query, key, value, keep,
+                                          parts=tuple(REFERENCE_TORCH.items()))
             label = (f"{label}(query {describe_shape(query)}, key {describe_shape(key)}, "
                      f"value {describe_shape(value)}" + (f", {_describe_mask(mask)}" if mask is not None else "")
                      + f") [{kind}]")
