@@ -30,7 +30,7 @@ def public_outcomes(assignment) -> dict[str, dict[str, str | None]]:
             outcomes.setdefault(student, {})[nbgrader_meta(cell)["grade_id"]] = failure
 
     run_with_samples(assignment, read_notebook(assignment.release_notebook), assignment.release_dir, run,
-                     log=lambda line: print(line, file=sys.stderr))
+                     whole_notebooks=True, log=lambda line: print(line, file=sys.stderr))
     return outcomes
 
 

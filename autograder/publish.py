@@ -73,9 +73,14 @@ def run_notebook(nb, namespace: dict | None = None, *, answer_cells_only: bool =
 
 
 def run_with_samples(assignment: Assignment, release_nb, release_dir: Path,
-                     run_test_cell: Callable[[str, object, dict], None], *, log=print) -> None:
+                     run_test_cell: Callable[[str, object, dict], None], *, whole_notebooks: bool = False,
+                     log=print) -> None:
     """The solution, then every sample on top of its namespace (only their answer cells differ);
-    each test cell goes to ``run_test_cell(student, cell, namespace)``."""
+    each test cell goes to ``run_test_cell(student, cell, namespace)``.
+
+    ``whole_notebooks``: each sample runs every cell in a fresh namespace, as in a student's
+    notebook, so what its other cells compute (a training run's weights) comes from its own answers.
+    """
     source_nb = read_notebook(assignment.source_notebook)
     with _working_directory(release_dir):
         started = time.perf_counter()
@@ -88,8 +93,8 @@ def run_with_samples(assignment: Assignment, release_nb, release_dir: Path,
         specs = [s for s in samples.load_specs(assignment) if s.student != "correct"]
         for spec in specs:
             nb = samples.build_sample(spec, release_nb, source_nb, f"{assignment.sample_spec}: ")
-            namespace = {k: v for k, v in solution.items() if k not in answer_names}
-            run_notebook(nb, namespace, answer_cells_only=True,
+            namespace = None if whole_notebooks else {k: v for k, v in solution.items() if k not in answer_names}
+            run_notebook(nb, namespace, answer_cells_only=not whole_notebooks,
                          run_test_cell=lambda c, ns, who=spec.student: run_test_cell(who, c, ns))
         log(f"{assignment.name}: ran {len(specs)} catalogued mistakes ({time.perf_counter() - started:.1f} s)")
 
