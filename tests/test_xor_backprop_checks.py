@@ -14,70 +14,19 @@ import pytest
 from autograder import seeds
 from autograder.answers import GradingOnly
 from autograder.exercises import xor_backprop as grader
+from .catalogue import mistake, solution_code
 from .conftest import CHECK_SEED as SEED, failure, run_solution
 
-# The source notebook's solutions (source/01_xor_backprop), as a student would write them.
-SOLUTION = '''
-def sigmoid(z):
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(-np.abs(z))  # in (0, 1]: never overflows
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+A = "01_xor_backprop"
+SOLUTION = solution_code(A)  # the source notebook's answer cells
 
-
-def sigmoid_grad(a):
-    return a * (1.0 - a)
-
-
-def init_params(n_in=3, n_hidden=4, n_out=1, seed=0):
-    rng = np.random.default_rng(seed)
-    W1 = rng.normal(size=(n_hidden, n_in))
-    W2 = rng.normal(size=(n_out, n_hidden))
-    return W1, np.zeros(n_hidden), W2, np.zeros(n_out)
-
-
-def forward(X, W1, b1, W2, b2):
-    a1 = sigmoid(X @ W1.T + b1)
-    a2 = sigmoid(a1 @ W2.T + b2)
-    return a1, a2
-
-
-def bce_loss(a2, y):
-    return float(-np.mean(y * np.log(a2) + (1.0 - y) * np.log(1.0 - a2)))
-
-
-def backprop(X, y, W1, b1, W2, b2, a1, a2):
-    N = X.shape[0]
-    dz2 = (a2 - y) / N
-    dW2 = dz2.T @ a1
-    db2 = dz2.sum(axis=0)
-    da1 = dz2 @ W2
-    dz1 = da1 * sigmoid_grad(a1)
-    dW1 = dz1.T @ X
-    db1 = dz1.sum(axis=0)
-    return dW1, db1, dW2, db2
-
-
-def train(X, y, W1, b1, W2, b2, epochs, lr, fit_bias=True):
-    W1, b1, W2, b2 = W1.copy(), b1.copy(), W2.copy(), b2.copy()
-    losses = []
-    for _ in range(epochs):
-        a1, a2 = forward(X, W1, b1, W2, b2)
-        losses.append(bce_loss(a2, y))
-        dW1, db1, dW2, db2 = backprop(X, y, W1, b1, W2, b2, a1, a2)
-        W1 -= lr * dW1
-        W2 -= lr * dW2
-        if fit_bias:
-            b1 -= lr * db1
-            b2 -= lr * db2
-    return W1, b1, W2, b2, np.array(losses)
-'''
-
-# One-line edits that turn the solution into a typical mistake (find, replace).
-MISSING_1_OVER_N = ("dz2 = (a2 - y) / N", "dz2 = (a2 - y)")
-SIGMOID_GRAD_ON_Z = ("dz1 = da1 * sigmoid_grad(a1)", "dz1 = da1 * sigmoid_grad(X @ W1.T + b1)")
-TRANSPOSED_DW1 = ("dW1 = dz1.T @ X", "dW1 = X.T @ dz1")
+# Edits that turn the solution into a typical mistake: the catalogue's own, and (find, replace)
+# pairs for mistakes the catalogue does not grade.
+MISSING_1_OVER_N = mistake(A, "missing_1_over_n")
+SIGMOID_GRAD_ON_Z = mistake(A, "sigmoid_grad_on_z")
+TRANSPOSED_DW1 = mistake(A, "transposed_weight_grad")
 TRANSPOSED_DW2 = ("dW2 = dz2.T @ a1", "dW2 = a1.T @ dz2")
-BIAS_NOT_SUMMED = ("db1 = dz1.sum(axis=0)", "db1 = dz1")
+BIAS_NOT_SUMMED = mistake(A, "bias_grad_not_summed")
 MSE_DELTA = ("dz2 = (a2 - y) / N", "dz2 = (a2 - y) / N * sigmoid_grad(a2)")
 CHAIN_RULE_DELTA = ("dz2 = (a2 - y) / N", "dz2 = (a2 - y) / (a2 * (1.0 - a2)) / N * sigmoid_grad(a2)")
 EINSUM = [("dW2 = dz2.T @ a1", "dW2 = np.einsum('nk,nh->kh', dz2, a1)"),
@@ -85,8 +34,8 @@ EINSUM = [("dW2 = dz2.T @ a1", "dW2 = np.einsum('nk,nh->kh', dz2, a1)"),
           ("dW1 = dz1.T @ X", "dW1 = np.einsum('nh,nd->hd', dz1, X)"),
           ("db1 = dz1.sum(axis=0)", "db1 = np.einsum('nh->h', dz1)"),
           ("a1 = sigmoid(X @ W1.T + b1)", "a1 = sigmoid(np.einsum('nd,hd->nh', X, W1) + b1)")]
-NO_COPY = ("W1, b1, W2, b2 = W1.copy(), b1.copy(), W2.copy(), b2.copy()", "pass")
-IGNORES_FIT_BIAS = ("if fit_bias:", "if True:")
+NO_COPY = mistake(A, "train_mutates_inputs")
+IGNORES_FIT_BIAS = mistake(A, "train_ignores_fit_bias")
 NEVER_FITS_BIAS = ("if fit_bias:", "if False:")
 LOSS_AFTER_UPDATE = ("        losses.append(bce_loss(a2, y))\n", "")
 LOSS_AFTER_UPDATE_2 = ("    return W1, b1, W2, b2, np.array(losses)",
@@ -94,7 +43,7 @@ LOSS_AFTER_UPDATE_2 = ("    return W1, b1, W2, b2, np.array(losses)",
                        "    return W1, b1, W2, b2, np.array(losses)")
 ASCENT = [("W1 -= lr * dW1", "W1 += lr * dW1"), ("W2 -= lr * dW2", "W2 += lr * dW2"),
           ("b1 -= lr * db1", "b1 += lr * db1"), ("b2 -= lr * db2", "b2 += lr * db2")]
-NAIVE_SIGMOID = ("return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))", "return 1.0 / (1.0 + np.exp(-z))")
+NAIVE_SIGMOID = mistake(A, "naive_sigmoid")
 WHERE_BOTH_BRANCHES = ("return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
                        "return np.where(z >= 0, 1.0 / (1.0 + np.exp(-z)), np.exp(z) / (1.0 + np.exp(z)))")
 TANH_SIGMOID = ("return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))", "return 0.5 * (1.0 + np.tanh(z / 2))")
