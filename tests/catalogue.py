@@ -47,9 +47,11 @@ def solution_code(name: str) -> str:
     return "\n".join(imports) + "\n\n\n" + "\n\n\n".join(answers) + "\n"
 
 
-def mistake(name: str, student: str) -> list[tuple[str, str]]:
-    """The catalogued sample ``student``'s edits, as ``(find, replace)`` pairs."""
+def mistake(name: str, student: str) -> tuple[str, str] | list[tuple[str, str]]:
+    """The catalogued sample ``student``'s edits: one ``(find, replace)`` pair, or a list of them
+    (the test files' own convention for edits)."""
     _, specs = _assignment(name)
     if student not in specs:
         raise KeyError(f"{name}: no sample {student!r} in the catalogue (have {sorted(specs)})")
-    return [(edit.find, edit.replace) for edit in specs[student].edits]
+    edits = [(edit.find, edit.replace) for edit in specs[student].edits]
+    return edits[0] if len(edits) == 1 else edits

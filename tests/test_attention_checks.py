@@ -20,6 +20,7 @@ from autograder import seeds
 from autograder.exercises import attention as grader
 from autograder.gradcheck import numerical_gradients, rel_error
 from autograder.notebooks import nbgrader_meta, read_notebook, strip_solution_markers
+from .catalogue import mistake
 from .conftest import failure, run_solution
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,14 +33,11 @@ SOLUTION = IMPORTS + "\n\n".join(strip_solution_markers(c.source) for c in read_
 
 # Edits that turn the solution into a typical mistake (find, replace). The samples' own edits are read from
 # examples/samples/04_attention.toml further down.
-MASK_AFTER_SOFTMAX = [("masked = np.where(keep, scores, -np.inf)", "masked = scores"),
-                      ("return E / E.sum(axis=-1, keepdims=True)",
-                       "return np.where(keep, E / E.sum(axis=-1, keepdims=True), 0.0)")]
-MASK_FILL_ZERO = ("masked = np.where(keep, scores, -np.inf)", "masked = np.where(keep, scores, 0.0)")
-HEADS_NO_TRANSPOSE = ("return X.reshape(B, L, self.num_heads, self.head_dim).transpose(1, 2)",
-                      "return X.reshape(B, self.num_heads, L, self.head_dim)")
-NO_JACOBIAN = ("dscores = weights * (dweights - np.sum(dweights * weights, axis=-1, keepdims=True))",
-               "dscores = dweights")
+A = "04_attention"
+MASK_AFTER_SOFTMAX = mistake(A, "mask_after_softmax")
+MASK_FILL_ZERO = mistake(A, "mask_filled_with_zero")
+HEADS_NO_TRANSPOSE = mistake(A, "heads_reshape_without_transpose")
+NO_JACOBIAN = mistake(A, "backward_ignores_softmax_jacobian")
 ATTENTION_TORCH_BODY = '''    scores = Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])     # (..., n, m)
     if attn_mask is not None:
         scores = scores.masked_fill(~attn_mask, float("-inf"))

@@ -18,6 +18,7 @@ from autograder import seeds
 from autograder.answers import GradingOnly
 from autograder.exercises import mnist_numpy as grader
 from autograder.notebooks import nbgrader_meta, read_notebook, strip_solution_markers
+from .catalogue import mistake
 from .conftest import CHECK_SEED as SEED, failure, run_solution
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source" / "02_mnist_numpy" / "mnist_numpy.ipynb"
@@ -27,23 +28,25 @@ SOLUTION = "\n\n".join(strip_solution_markers(c.source) for c in read_notebook(S
                        if nbgrader_meta(c).get("solution"))
 
 # Edits that turn the solution into a typical mistake (find, replace); the first ones are the samples'.
-NO_MAX_SHIFT = ("E = np.exp(Z - Z.max(axis=1, keepdims=True))", "E = np.exp(Z)")
+A = "02_mnist_numpy"
+NO_MAX_SHIFT = mistake(A, "softmax_no_max_shift")
 GLOBAL_MAX_SHIFT = ("E = np.exp(Z - Z.max(axis=1, keepdims=True))", "E = np.exp(Z - Z.max())")
 SOFTMAX_AXIS_0 = [("E = np.exp(Z - Z.max(axis=1, keepdims=True))", "E = np.exp(Z - Z.max(axis=0, keepdims=True))"),
                   ("return E / E.sum(axis=1, keepdims=True)", "return E / E.sum(axis=0, keepdims=True)")]
 SOFTMAX_NO_KEEPDIMS = ("return E / E.sum(axis=1, keepdims=True)", "return E / E.sum(axis=1)")
 SOFTMAX_IN_PLACE = ("E = np.exp(Z - Z.max(axis=1, keepdims=True))",
                     "Z -= Z.max(axis=1, keepdims=True)\n    E = np.exp(Z)")
-MISSING_1_OVER_N = ("dZ2 /= N ", "pass  # ")
-TRANSPOSED_DW1 = ("dW1 = dZ1.T @ X", "dW1 = X.T @ dZ1")
+MISSING_1_OVER_N = mistake(A, "missing_1_over_n")
+TRANSPOSED_DW1 = mistake(A, "transposed_weight_grad")
 TRANSPOSED_DW2 = ("dW2 = dZ2.T @ A1", "dW2 = A1.T @ dZ2")
-BIAS_NOT_SUMMED = ("db1 = dZ1.sum(axis=0)", "db1 = dZ1")
+BIAS_NOT_SUMMED = mistake(A, "bias_grad_not_summed")
 TANH_GRAD_ON_Z = ("\n        dZ1 = dA1 * tanh_grad(A1)\n", "\n        dZ1 = dA1 * tanh_grad(X @ W1.T + b1)\n")
 NO_ONEHOT = ("dZ2[np.arange(N), y] -= 1.0", "pass")
 ALWAYS_TANH_GRAD = ("dZ1 = dA1 * relu_grad(A1)     #", "dZ1 = dA1 * tanh_grad(A1)     #")
 NO_DERIVATIVE = [("\n        dZ1 = dA1 * tanh_grad(A1)\n", "\n        dZ1 = dA1\n"),
                  ("dZ1 = dA1 * relu_grad(A1)     #", "dZ1 = dA1     #")]
-DROPS_LAST_BATCH = ("for start in range(0, N, batch_size):", "for start in range(0, N - batch_size + 1, batch_size):")
+DROPS_LAST_BATCH = mistake(A, "minibatch_drops_last_batch")
+# train_mutates_inputs of the catalogue, in train only (train_minibatch has the same line)
 TRAIN_NO_COPY = ("W1, b1, W2, b2 = (p.copy() for p in params)   # never touch the caller's arrays\n    losses = []",
                  "W1, b1, W2, b2 = params\n    losses = []")
 FLOAT32_ONEHOT_EINSUM = [

@@ -19,6 +19,7 @@ import pytest
 from autograder import seeds
 from autograder.exercises import optimizers as grader
 from autograder.notebooks import cells_by_id, nbgrader_meta, read_notebook, strip_solution_markers
+from .catalogue import mistake
 from .conftest import CHECK_SEED as SEED, failure, run_solution
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,31 +31,18 @@ SOLUTION = "\n\n".join(strip_solution_markers(c.source) for c in read_notebook(S
 
 # Edits that turn the solution into a typical mistake (find, replace); the first ones are the samples'.
 ADAM_BIAS = "m_hat = m / (1 - beta1 ** t)           # bias correction: m and v started at 0\n    v_hat = v / (1 - beta2 ** t)"
-ADAM_NO_BIAS_CORRECTION = (ADAM_BIAS, "m_hat, v_hat = m, v")
+A = "03_optimizers"
+ADAM_NO_BIAS_CORRECTION = mistake(A, "adam_no_bias_correction")
 RMSPROP_RETURN = "s = beta * state.get(\"s\", np.zeros_like(w)) + (1 - beta) * dw * dw\n    state[\"s\"] = s\n    return w - lr * dw / (np.sqrt(s) + eps), state"
 RMSPROP_EPS_INSIDE = (RMSPROP_RETURN, RMSPROP_RETURN.replace("np.sqrt(s) + eps", "np.sqrt(s + eps)"))
 ADAGRAD_RETURN = "s = state.get(\"s\", np.zeros_like(w)) + dw * dw\n    state[\"s\"] = s\n    return w - lr * dw / (np.sqrt(s) + eps), state"
 ADAGRAD_EPS_INSIDE = (ADAGRAD_RETURN, ADAGRAD_RETURN.replace("np.sqrt(s) + eps", "np.sqrt(s + eps)"))
 ADAGRAD_NO_EPS = (ADAGRAD_RETURN, ADAGRAD_RETURN.replace("(np.sqrt(s) + eps)", "np.sqrt(s)"))
 ADAM_EPS_INSIDE = ("np.sqrt(v_hat) + eps", "np.sqrt(v_hat + eps)")
-SGD_IN_PLACE = ("return w - lr * dw, state", "w -= lr * dw\n    return w, state")
-DROPS_LAST_BATCH = ("for start in range(0, n, batch_size):", "for start in range(0, n - batch_size + 1, batch_size):")
-RETURNS_LAST_WEIGHTS = ("return w_best, history", "return w, history")
-DIFFERENT_BUT_VALID = [
-    ("for start in range(0, n, batch_size):       # the last slice may be shorter: it is kept\n"
-     "        yield order[start:start + batch_size]", "return np.split(order, np.arange(batch_size, n, batch_size))"),
-    ("state[\"v\"] = v\n    return w - lr * v, state", "return w - lr * v, {**state, \"v\": v}"),
-    (ADAM_BIAS + "\n    return w - lr * m_hat / (np.sqrt(v_hat) + eps), state",
-     "step_size = lr / (1 - beta1 ** t)\n    denom = np.sqrt(v) / np.sqrt(1 - beta2 ** t) + eps\n"
-     "    return w - step_size * m / denom, state"),
-    ("if kind == \"step\":\n        return lr0 * hyper[\"gamma\"] ** (step // hyper[\"step_size\"])\n"
-     "    if kind == \"exponential\":\n        return lr0 * hyper[\"gamma\"] ** step\n"
-     "    if kind == \"inverse_time\":\n        return lr0 / (1 + hyper[\"decay_rate\"] * step)\n",
-     "formulas = {\n        \"step\": lambda: hyper[\"gamma\"] ** np.floor(step / hyper[\"step_size\"]),\n"
-     "        \"exponential\": lambda: hyper[\"gamma\"] ** step,\n"
-     "        \"inverse_time\": lambda: 1 / (1 + hyper[\"decay_rate\"] * step),\n    }\n"
-     "    if kind in formulas:\n        return float(lr0 * formulas[kind]())\n"),
-]
+SGD_IN_PLACE = mistake(A, "sgd_updates_w_in_place")
+DROPS_LAST_BATCH = mistake(A, "minibatches_drops_last_batch")
+RETURNS_LAST_WEIGHTS = mistake(A, "early_stopping_returns_last_weights")
+DIFFERENT_BUT_VALID = mistake(A, "different_but_valid")
 MOMENTUM_LINE = "v = beta * state.get(\"v\", np.zeros_like(w)) + (1 - beta) * dw"
 MOMENTUM_TORCH_FORM = (MOMENTUM_LINE, "v = beta * state.get(\"v\", np.zeros_like(w)) + dw")
 MOMENTUM_DAMPENED_FIRST = (MOMENTUM_LINE, "v = beta * state[\"v\"] + (1 - beta) * dw if \"v\" in state else dw.copy()")
