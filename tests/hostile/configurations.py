@@ -120,6 +120,9 @@ def wrap(name: str, command: list[str], scratch: Path) -> tuple[list[str], dict[
     if CONFIGURATIONS[name][1] or name == "no_bwrap_as_is":
         lines = reachability_script(_targets(), name.startswith("no_bwrap"), scratch / "stash") if CONFIGURATIONS[name][1] \
             else ["set -e", f"mount --bind /dev/null {shlex.quote(shutil.which('bwrap') or '/nonexistent')}"]
+        if name == "docker" and shutil.which("bwrap"):
+            # Docker's seccomp refuses every bwrap, also one found by its full path (not through PATH)
+            lines.append(f"mount --bind {shlex.quote(str(shim / 'bwrap'))} {shlex.quote(shutil.which('bwrap'))}")
         script = scratch / "reach.sh"
         script.write_text("\n".join([*lines, 'exec "$@"']) + "\n")
         inner = ["unshare", "--mount", "--propagation", "private", "--", "sh", str(script), *inner]
