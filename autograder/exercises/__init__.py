@@ -22,7 +22,6 @@ random inputs from the grading seed (see :mod:`autograder.seeds`).
 from __future__ import annotations
 
 import contextlib
-import types
 from typing import Any, Callable
 
 import numpy as np
@@ -32,6 +31,7 @@ from ..answers import GradingOnly, NotPublished, is_published_stub, recording, u
 from ..checks import CheckFailed, check_close, describe_shape, to_numpy
 from ..gradcheck import check_gradient
 from ..grading.remote import is_remote
+from ..namespaces import code_names, names_swapped_in  # noqa: F401 - names_swapped_in: for the checks
 
 notebook_display.install()
 
@@ -73,15 +73,7 @@ def global_names_used(fn: Callable) -> set[str]:
     student's kernel, those of all its functions."""
     if is_remote(fn):
         return fn._session.names(fn)
-    names: set[str] = set()
-    stack = [getattr(fn, "__code__", None)]
-    while stack:
-        code = stack.pop()
-        if code is None:
-            continue
-        names.update(code.co_names)
-        stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
-    return names
+    return code_names(fn)
 
 
 def linspace_grid(*shape: int, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
@@ -122,22 +114,6 @@ def functions_swapped_in(fn: Callable, parts: dict[str, Callable]):
     # The student's code calls them: what it asks is no public check's answer, so it is not recorded.
     with names_swapped_in(namespace, {name: unrecorded(part) for name, part in parts.items()}):
         yield
-
-
-@contextlib.contextmanager
-def names_swapped_in(namespace: dict, parts: dict[str, Any]):
-    """Run the block with ``parts`` set in ``namespace``; restore (or remove) each name afterwards."""
-    missing = object()
-    saved = {name: namespace.get(name, missing) for name in parts}
-    namespace.update(parts)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is missing:
-                namespace.pop(name, None)
-            else:
-                namespace[name] = value
 
 
 def unpack_results(name: str, result: Any, names: tuple[str, ...]) -> tuple:

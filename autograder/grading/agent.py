@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ..namespaces import code_names, names_swapped_in
 from .wire import Decoder, Encoder, Mirror, WireError, find_kit_function, read_message, write_message
 
 MAX_REQUEST_BYTES = 1 << 30
@@ -165,7 +166,6 @@ def _call(meta: dict, decoder: Decoder) -> tuple[Any, dict]:
     # The call's own kwargs and swaps dicts are the grader's temporaries, not values to send back.
     decoder.containers = [c for c in decoder.containers if c is not kwargs and c is not swaps]
     op, extra = meta["op"], {}
-    from ..exercises import names_swapped_in
     errstate = {k: v for k, v in (meta.get("errstate") or {}).items()
                 if k in ("over", "under", "divide", "invalid") and v in ("ignore", "warn", "raise", "call", "print", "log")}
     with names_swapped_in(_user_namespace(), swaps), np.errstate(**errstate), warnings.catch_warnings(record=True) as caught:
@@ -189,11 +189,10 @@ def _call(meta: dict, decoder: Decoder) -> tuple[Any, dict]:
 
 
 def _names(meta: dict, decoder: Decoder) -> list[str]:
-    from ..exercises import global_names_used
     obj = decoder.decode(meta["callee"])
     functions = [f for f in vars(obj).values() if callable(f) and hasattr(f, "__code__")] \
         if isinstance(obj, type) else [obj]
-    return sorted(set().union(*(global_names_used(f) for f in functions)) if functions else set())
+    return sorted(set().union(*(code_names(f) for f in functions)) if functions else set())
 
 
 def _error(exc: BaseException) -> dict:
