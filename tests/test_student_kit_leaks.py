@@ -14,9 +14,11 @@ import importlib
 import importlib.util
 import inspect
 import io
+import json
 import os
 import pkgutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -155,14 +157,10 @@ def _fits(candidate, graded) -> bool:
     return True
 
 
-@pytest.fixture(scope="module")
-def candidates():
-    return kit_callables()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=lambda a: a.name)
-def test_nothing_in_the_student_kit_passes_a_graded_cell(assignment, candidates, seeded):
+def leaks_of(assignment) -> dict:
+    """Every kit callable in place of every graded function of ``assignment``: ``{"covered": the
+    (cell, function) pairs tried, "cells": the graded test cells, "leaks": what passed}``."""
+    candidates = kit_callables()
     release_nb = read_notebook(assignment.release_notebook)
     source_nb = read_notebook(assignment.source_notebook)
     solution = _answer_namespace(samples.filled_in(release_nb, source_nb), assignment.release_dir)
@@ -181,5 +179,32 @@ def test_nothing_in_the_student_kit_passes_a_graded_cell(assignment, candidates,
             for where, candidate in candidates.items():
                 if _fits(candidate, solution[name]) and cell_passes(cell.source, {**solution, name: candidate}):
                     leaks.append(f"{nbgrader_meta(cell)['grade_id']}: {name} = {where}")
-    assert covered >= len(test_cells) // 2, f"only {covered} (cell, function) pairs could be tried"
-    assert not leaks, "the student kit passes graded cells:\n" + "\n".join(leaks)
+    return {"covered": covered, "cells": len(test_cells), "leaks": leaks}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=lambda a: a.name)
+def test_nothing_in_the_student_kit_passes_a_graded_cell(assignment, seeded, tmp_path):
+    # In a child process: every callable of the kit is called here, the grader's own machinery
+    # included (sandbox.become drops to a uid, kill_leftovers kills by uid), and none of that
+    # may change the test process.
+    report = tmp_path / "leaks.json"
+    proc = subprocess.run([sys.executable, "-m", "tests.test_student_kit_leaks", assignment.name, str(report)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0 and report.is_file(), proc.stderr[-3000:]
+    found = json.loads(report.read_text())
+    assert found["covered"] >= found["cells"] // 2, f"only {found['covered']} (cell, function) pairs could be tried"
+    assert not found["leaks"], "the student kit passes graded cells:\n" + "\n".join(found["leaks"])
+
+
+def _refuse(*args, **kwargs):
+    raise PermissionError("refused in the leak test's child process")
+
+
+if __name__ == "__main__":
+    # A candidate that changes who this process is, or signals others, would spoil the later tries
+    # (or the machine): those calls fail here, as they would for a student without privileges.
+    for name in ("setuid", "setgid", "setgroups", "setresuid", "setresgid", "seteuid", "setegid", "kill", "killpg"):
+        setattr(os, name, _refuse)
+    from autograder.course import get_assignment
+    Path(sys.argv[2]).write_text(json.dumps(leaks_of(get_assignment(ROOT, sys.argv[1]))))
