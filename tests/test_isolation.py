@@ -319,3 +319,47 @@ def test_sys_executable_is_inside_the_view():
     paths = readable_paths()
     exe = Path(os.path.realpath(sys.executable))
     assert any(p == exe.parent or p in exe.parents for p in paths), (exe, paths)
+
+
+# --------------------------------------------------------------------------- what a cell leaves running
+
+START_STRAYS = r'''
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+r, w = os.pipe()
+if os.fork() == 0:  # a daemon: the middle process exits, the grandchild is re-parented away
+    os.setsid()
+    if os.fork() == 0:
+        os.write(w, str(os.getpid()).encode())
+        time.sleep(300)
+    os._exit(0)
+grandchild = int(os.read(r, 20))
+'''
+
+LOOK_FOR_STRAYS = r'''
+def alive(pid):
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+print(alive(child.pid), alive(grandchild))
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("isolate", [True, False], ids=["strongest_layer", "limits_only"])
+@pytest.mark.parametrize("cleanup", [True, False], ids=["killed", "control"])
+def test_a_process_a_cell_starts_does_not_outlive_the_cell(isolate, cleanup, monkeypatch):
+    """A child in a session of its own and a re-parented daemon are both gone by the next cell
+    (the control, without the clean-up, shows that the check sees them alive)."""
+    from autograder.grading.execute import GuardedExecute
+    from autograder.grading.kernel import SandboxedKernelManager
+    if not cleanup:
+        monkeypatch.setattr(SandboxedKernelManager, "kill_strays", lambda self: 0)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(START_STRAYS),
+                                         nbformat.v4.new_code_cell(LOOK_FOR_STRAYS)])
+    executor = GuardedExecute(timeout=60, startup_timeout=60)
+    executor.config.SandboxedKernelManager.isolate = isolate
+    executor.preprocess(nb, {})
+    printed = "".join(o.get("text", "") for o in nb.cells[1].outputs).split()
+    assert printed == (["False", "False"] if cleanup else ["True", "True"]), nb.cells[1].outputs

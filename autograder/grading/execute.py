@@ -106,9 +106,12 @@ class GuardedExecute(Execute):
     async def async_start_new_kernel_client(self):
         km = self.km
         try:
-            return await super().async_start_new_kernel_client()
+            client = await super().async_start_new_kernel_client()
         except Exception as exc:  # noqa: BLE001
             raise KernelStartError(why_the_kernel_did_not_start(km, exc)) from exc
+        if hasattr(km, "remember_ready_processes"):
+            km.remember_ready_processes()
+        return client
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
@@ -124,9 +127,14 @@ class GuardedExecute(Execute):
             return self.preprocess_cell(cell, resources, index)
         self.timeout = max(1, min(self._cell_timeout, math.floor(remaining)))
         try:
-            if self.checks_outside_kernel and is_test_cell(cell) and getattr(self.km, "scratch", None):
-                return self._run_test_cell_here(cell, index), resources
-            return super().preprocess_cell(cell, resources, index)
+            try:
+                if self.checks_outside_kernel and is_test_cell(cell) and getattr(self.km, "scratch", None):
+                    return self._run_test_cell_here(cell, index), resources
+                return super().preprocess_cell(cell, resources, index)
+            finally:
+                # A process a cell starts does not outlive it (a fork bomb would starve later cells).
+                if hasattr(self.km, "kill_strays"):
+                    self.km.kill_strays()
         except DeadKernelError:
             reason = why_the_kernel_died(self.km.kernel_exit_status() if hasattr(self.km, "kernel_exit_status")
                                          else None, getattr(self.km, "memory_mb", 0))

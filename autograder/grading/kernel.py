@@ -24,6 +24,7 @@ from traitlets import Bool, Int, Unicode
 from ..seeds import SEED_ENV
 from .isolation import LIMITS_ONLY, PRIVATE_UIDS, Isolation, command_for, fresh_uid, make_scratch, probe
 from .limits import Limits
+from .processes import family, kill_strays
 from .sandbox import pids_of_user
 from .view import kit_paths
 
@@ -68,6 +69,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     sandbox_uid: int | None = None
     isolation: Isolation | None = None
     start_log: str = ""  # the end of kernel.log, kept when the kernel is cleaned up
+    ready_processes: frozenset[int] = frozenset()  # the launcher, bwrap and the kernel, once it answered
 
     async def _async_pre_start_kernel(self, **kw):
         self.isolation = probe() if self.isolate else LIMITS_ONLY
@@ -110,6 +112,22 @@ class SandboxedKernelManager(AsyncKernelManager):
         if status is not None and status > 128 and self.isolation is not None and self.isolation.uses_namespaces:
             return 128 - status  # bwrap reports a kernel killed by signal N as 128 + N
         return status
+
+    def _launcher_pid(self) -> int | None:
+        process = getattr(self.provisioner, "process", None)
+        return None if process is None or process.poll() is not None else process.pid
+
+    def remember_ready_processes(self) -> None:
+        """Note the processes that make up the kernel once it is ready; anything later is a cell's."""
+        launcher = self._launcher_pid()
+        self.ready_processes = frozenset(() if launcher is None else family(launcher, self.sandbox_uid))
+
+    def kill_strays(self) -> int:
+        """Kill the processes a cell left running (see :mod:`.processes`); returns how many."""
+        launcher = self._launcher_pid()
+        if launcher is None or not self.ready_processes:
+            return 0
+        return kill_strays(launcher, self.ready_processes, self.sandbox_uid)
 
     def kill_leftovers(self) -> None:
         """Kill everything the kernel started: all processes of its user id, and its process group
