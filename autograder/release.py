@@ -57,11 +57,18 @@ def execute_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: int = SOLUTI
     The kernel gets one BLAS/OpenMP thread, as grading kernels do: the posted timing tables then
     show what the graded checks see, not threads fighting over a busy machine's cores."""
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     from .grading.engine import KERNEL_THREADS
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                            resources={"metadata": {"path": str(cwd)}})
-    client.execute(env={**os.environ, **KERNEL_THREADS})
+    # Without MPLBACKEND (the grading side sets Agg for its own runs) the kernel draws inline:
+    # the posted solutions show their figures.
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    with tempfile.TemporaryDirectory(prefix="nb-kernel-") as sockets:
+        # Unix sockets, not TCP: nothing to listen on the network, and no warning from the kernel.
+        config = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(sockets) / "k")}})
+        client = NotebookClient(nb, config=config, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                                resources={"metadata": {"path": str(cwd)}})
+        client.execute(env={**env, **KERNEL_THREADS})
     return nb
 
 

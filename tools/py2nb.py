@@ -4,7 +4,7 @@
 The .ipynb in source/ is the master; this tool only helps write a first draft in a text
 editor. Cell headers:
 
-    # %% [markdown]                     markdown (lines are taken as they are)
+    # %% [markdown]                     markdown, each line commented out: "# text", or "#" alone
     # %% [markdown] locked id=intro     read-only markdown
     # %%                                plain code
     # %% locked id=setup                read-only code
@@ -34,7 +34,20 @@ def parse_header(line: str) -> dict:
     return spec
 
 
+def uncomment(line: str) -> str:
+    """A markdown line of the draft without its comment prefix: ``# text`` -> ``text``, ``#`` -> ``""``.
+
+    Only the one space after ``#`` goes, so indentation inside a code block survives."""
+    if not line.strip():
+        return ""
+    if line == "#" or line.startswith("# "):
+        return line[2:]
+    raise SystemExit(f"a markdown line of the draft must start with '# ' (or be '#' alone): {line!r}")
+
+
 def make_cell(spec: dict, body: str):
+    if spec["markdown"]:
+        body = "\n".join(uncomment(line) for line in body.strip("\n").splitlines())
     body = body.strip("\n")
     cell = nbformat.v4.new_markdown_cell(body) if spec["markdown"] else nbformat.v4.new_code_cell(body)
     if spec["tags"]:

@@ -305,12 +305,13 @@ def check_pairwise_memory(pairwise_distances_torch) -> None:
 # Speed: the student's torch version against the kit's pure-Python loop
 # ---------------------------------------------------------------------------------------------
 
-def _loop_hint(name: str, fn, make_args, rows: int) -> str:
-    """Name a disguised loop: torch calls that grow with the number of rows."""
+def _loop_hint(name: str, fn, make_args, rows: int, noun: str = "rows") -> str:
+    """Name a disguised loop: torch calls that grow with the size of the input (its ``noun``:
+    the rows of a matrix, the elements of a vector)."""
     _, small = record_torch_ops(fn, *make_args(rows))
     _, large = record_torch_ops(fn, *make_args(2 * rows))
     if large.calls > small.calls + rows // 2:
-        return (f"{name} made {small.calls} torch calls for {rows} rows and {large.calls} for {2 * rows}: "
+        return (f"{name} made {small.calls} torch calls for {rows} {noun} and {large.calls} for {2 * rows}: "
                 "the work is being done in a Python loop. Use one batched operation (matrix product, broadcasting).")
     return ""
 
@@ -350,7 +351,8 @@ def _speed_check(name: str, student_fn, loop: str, make_args, rows: int, thresho
             Implementation(name, repeatable(student_fn, *args)),
         ], baseline="python loop", rounds=7, max_seconds_each=1.5)
     ratio = judge_speedup(name, table, fast=name, slow="python loop", threshold=threshold,
-                          hint=_loop_hint(name, student_fn, make_args, min(rows, 256)))
+                          hint=_loop_hint(name, student_fn, make_args, min(rows, 256),
+                                          noun="elements" if loop == "dot" else "rows"))
     print(table)
     passed(f"{name} is {ratio:,.0f}x faster than the Python loop (needs {threshold:g}x)")
 
