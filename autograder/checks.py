@@ -149,7 +149,7 @@ def _value_hints(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float
 
 def check_close(name: str, got: Any, expected: Any, *, rtol: float = 1e-7, atol: float = 1e-10,
                 batch_size: int | None = None, mistakes: Mapping[str, Any] | None = None,
-                allow_float32: bool = True, check_container: bool = True) -> None:
+                allow_float32: bool = True, check_container: bool = True, state_bar: bool = True) -> None:
     """Fail with an explanation unless ``got`` matches ``expected`` within the bars.
 
     Args:
@@ -163,6 +163,7 @@ def check_close(name: str, got: Any, expected: Any, *, rtol: float = 1e-7, atol:
             description is offered as the hint (e.g. ``{"the bias b is missing": X @ w}``).
         allow_float32: accept a float32 answer where float64 is expected, with float32 bars.
         check_container: check the container type (tensor vs ndarray vs number) first.
+        state_bar: name the bar in the message (False when the caller states its own bar once).
     """
     if check_container:
         check_type(name, got, expected)
@@ -245,7 +246,8 @@ def check_close(name: str, got: Any, expected: Any, *, rtol: float = 1e-7, atol:
     worst_rel = np.unravel_index(int(np.argmax(np.where(np.isfinite(rel), rel, -1))), rel.shape) if rel.ndim else ()
     lines = [
         f"{name}: values differ from the expected result.",
-        f"  mismatched elements: {int(mismatch.sum())} of {mismatch.size} (bar: |got - expected| <= {atol:g} + {rtol:g} * |expected|)",
+        f"  mismatched elements: {int(mismatch.sum())} of {mismatch.size}"
+        + (f" (bar: |got - expected| <= {atol:g} + {rtol:g} * |expected|)" if state_bar else ""),
         f"  greatest absolute difference: {float(diff[worst_abs]):.6g} at index {_format_index(worst_abs)} "
         f"(got {float(g64[worst_abs]):.8g}, expected {float(e64[worst_abs]):.8g})",
     ]

@@ -2,7 +2,7 @@
 
     autograder release [A]                    regenerate assignments/, solutions/, sample submissions
     autograder validate [A]                   course-CI gate; exit 1 with the reason when anything fails
-    autograder grade A SUBMISSIONS --out DIR  TA batch grading: grades.csv, feedback/, results/
+    autograder grade A SUBMISSIONS --out DIR  TA batch grading: grades.csv, summary.html, feedback/, results/
     autograder check NOTEBOOK                 student self-check of the public tests
     autograder demo                           grade the bundled sample submissions and print the gradebook
     autograder gradescope A --out ZIP         Gradescope autograder bundle (holds the solutions: keep it private)
@@ -62,7 +62,7 @@ def cmd_grade(args) -> int:
     print(gradebook_table(results))
     errors = sum(bool(r.reason) for r in results)
     print(f"\n{len(results)} graded ({errors} could not be run), hidden-test seed {results[0].seed}. "
-          f"Wrote {args.out}/grades.csv, feedback/, results/.")
+          f"Wrote {args.out}/grades.csv, {'' if args.student else 'summary.html, '}feedback/, results/.")
     return 0
 
 
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="grade a folder of submissions")
     p.add_argument("assignment", help="e.g. 00_vectorization (or 00, or vectorization)")
     p.add_argument("submissions", help="<student>/<A>/<notebook>.ipynb (nbgrader) or <student>.ipynb (flat)")
-    p.add_argument("--out", required=True, help="where grades.csv, feedback/ and results/ go")
+    p.add_argument("--out", required=True, help="where grades.csv, summary.html, feedback/ and results/ go")
     p.add_argument("--seed", type=int, help="hidden-test seed (default: random, recorded in grades.csv)")
     p.add_argument("--student", action="append",
                    help="regrade only this student (repeatable); the other rows of grades.csv in --out are kept")

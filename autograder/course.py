@@ -27,7 +27,8 @@ def find_course_root(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "source").is_dir() and (folder / "nbgrader_config.py").is_file():
             return folder
-    raise CourseError(f"no course found at or above {here}: expected a folder with source/ and nbgrader_config.py")
+    raise CourseError(f"no course found at or above {here}: expected a folder with source/ and nbgrader_config.py; "
+                      "run this inside the course folder, or name it with --course PATH")
 
 
 @dataclass(frozen=True)

@@ -160,8 +160,11 @@ Built by `autograder gradescope {assignment}` on {built} (kit {version}).
 with the hidden tests and the SOLUTIONS.** nbgrader restores the test cells from it when it
 grades. Upload it to Gradescope only as the assignment's autograder, and never share it with students.
 
-Upload: Gradescope assignment -> Configure Autograder -> Zipped file upload -> this zip, on an Ubuntu
-base image. Students submit `{notebook}.ipynb` (a single notebook under another name is graded, with a note).
+Upload: Gradescope assignment -> Configure Autograder -> Zipped file upload -> this zip. Base image:
+Ubuntu 22.04 or 24.04. `setup.sh` needs Python 3.11 or later and installs it from apt (22.04: universe;
+24.04: the deadsnakes PPA); on an older image it stops with "no Python >= 3.11". Where it was run:
+`run_autograder` and the self-test are tested on Debian 12 with Python 3.11 as root, with and without
+CAP_SYS_ADMIN; `setup.sh` itself has not been run on Gradescope's images by the kit's tests. Students submit `{notebook}.ipynb` (a single notebook under another name is graded, with a note).
 
 - `setup.sh` (once, at image build): bubblewrap, Python 3.11, a venv in `/autograder/venv`, `{torch}` from
   the CPU index, then `dist/*.whl` with its dependencies held to `requirements.txt`. It ends by grading
@@ -330,7 +333,7 @@ def find_submission(folder: Path, assignment: Assignment):
 
     if len(notebooks) == 1:
         nb = notebooks[0]
-        note = "" if nb.name == expected else f"notebook was named {rel(nb)}; graded as {expected}"
+        note = "" if nb.name == expected else f"the notebook was named {rel(nb)}; graded as {expected}"
         return Submission(STUDENT, nb, note=note)
     if not notebooks:
         others = ", ".join(rel(p) for p in files[:5]) + (", ..." if len(files) > 5 else "")
@@ -425,7 +428,12 @@ def selftest(source: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="autograder-selftest-") as tmp:
         submission = Path(tmp) / "submission"
         submission.mkdir()
-        shutil.copy2(assignment.source_notebook, submission / assignment.source_notebook.name)
+        # As a student with every answer right hands it in: no hidden tests in the test cells
+        # (the instructor's copy has them, and would be reported as edited test cells).
+        import nbformat
+
+        from .release import solution_notebook
+        nbformat.write(solution_notebook(assignment), submission / assignment.source_notebook.name)
         try:
             result = grade_submission(source, submission, _seed(), say=print)
         except IsolationError as exc:

@@ -29,6 +29,7 @@ def test_check_passes_a_correct_notebook(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "✓ test_linear_torch (1 pt)" in proc.stdout
     assert "13 of 13 points pass" in proc.stdout
+    assert "IPKernelApp" not in proc.stdout + proc.stderr  # no kernel warnings (TCP without encryption)
 
 
 def test_check_names_the_failing_question_and_exits_non_zero(tmp_path):
@@ -58,8 +59,17 @@ def test_grade_one_student_writes_all_reports(tmp_path):
         [("loop_in_torch", "12", "0", "7")]
     assert (tmp_path / "results" / "loop_in_torch.json").is_file()
     assert (tmp_path / "feedback" / "loop_in_torch" / "vectorization.html").is_file()
+    # A regrade of some students writes no class summary, and the closing line does not claim one.
+    assert "Wrote" in proc.stdout and "summary.html" not in proc.stdout
+    assert not (tmp_path / "summary.html").exists()
 
 
 def test_grade_unknown_assignment_is_a_clear_error(tmp_path):
     proc = run_cli("grade", "42_nope", str(tmp_path), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "unknown assignment '42_nope'" in proc.stderr
+
+
+def test_grade_outside_a_course_names_the_way_out(tmp_path):
+    proc = run_cli("grade", "00_vectorization", str(tmp_path), "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "no course found" in proc.stderr and "--course" in proc.stderr, proc.stderr

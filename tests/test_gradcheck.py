@@ -329,3 +329,25 @@ def test_numerical_gradients_of_each_parameter_match_the_analytic_ones():
     assert rel_error(dW, Z.T @ X) < 1e-7
     assert rel_error(db, Z.sum(axis=0)) < 1e-7
     assert np.array_equal(W, before[0]) and np.array_equal(b, before[1])
+
+
+def test_several_gradients_wrong_the_same_way_state_the_hint_and_the_bar_once():
+    """Missing 1/N in every gradient: one hint naming the four, one bar, not one of each per gradient."""
+    from autograder.exercises import check_gradients
+    rng = np.random.default_rng(0)
+    reference = [rng.normal(size=s) for s in [(4, 3), (4,), (1, 4), (1,)]]
+    got = tuple(4 * g for g in reference)
+    names = ("dW1", "db1", "dW2", "db2")
+    with pytest.raises(CheckFailed) as info:
+        check_gradients("backprop(X (4, 3))", got, reference, names, oracle="centred differences",
+                        max_rel_error=1e-7, batch_size=4, mistakes=[{}] * 4)
+    text = str(info.value)
+    assert text.count("hint") == 1 and "hint (dW1, db1, dW2, db2): scaled by N = 4" in text, text
+    assert text.count("bar") == 1 and "bar: relative error below 1e-07" in text, text
+    assert "|got - expected|" not in text  # the loose pre-check's bar is never shown
+
+
+def test_one_gradient_alone_still_states_its_bar():
+    with pytest.raises(CheckFailed) as info:
+        check_gradient("dW", np.ones(3) * 2, np.ones(3), oracle="centred differences")
+    assert str(info.value).count("bar") == 1 and "relative error below 1e-07" in str(info.value)

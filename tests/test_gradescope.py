@@ -283,3 +283,15 @@ def test_several_notebooks_none_expected_is_a_reason(tmp_path, assignment):
 def test_no_submission_folder_is_a_reason(tmp_path, assignment):
     s = find_submission(tmp_path / "missing", assignment)
     assert s.path is None and "no submission folder" in s.problem
+
+
+@pytest.mark.slow
+def test_the_self_test_scores_full_marks_and_calls_no_cell_of_the_instructor_edited(bundle, tmp_path):
+    root = tmp_path / "autograder"
+    unpack(bundle, root / "source")
+    env = {**os.environ, ROOT_ENV: str(root), "AUTOGRADER_SEED": "2024"}
+    proc = subprocess.run([sys.executable, "-m", "autograder.gradescope", "selftest", "--source", str(root / "source")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "scores 13/13 ✓" in proc.stdout, proc.stdout
+    assert "edited" not in proc.stdout, proc.stdout

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -63,20 +64,65 @@ def test_broken_submission_reports_its_reason_everywhere():
 
 
 def test_summary_shows_pass_rates_and_common_failures(graded_samples):
-    from autograder.grading.summary import common_failures, pass_rates
-    _, specs, results, out = graded_samples["00_vectorization"]
+    from autograder.grading.summary import failure_groups, pass_rates
+    assignment, specs, results, out = graded_samples["00_vectorization"]
     page = (out / "summary.html").read_text()
     assert "class summary" in page and "<svg" in page
+    for spec in specs:  # every student links to their feedback page, which exists
+        href = f"feedback/{spec.student}/{assignment.notebook}.html"
+        assert f'href="{href}"' in page and (out / href).is_file()
     rates = {gid: (full, total) for gid, full, total in pass_rates(results)}
     n = len(specs)
     assert rates["test_linear_torch"] == (n - 2, n)      # stub and wrong_result
     assert rates["test_matvec_speed"] == (n - 2, n)      # stub and loop_in_torch
-    top = common_failures(results)
-    not_implemented = [students for q, msg, students in top if "not implemented yet" in msg]
+    groups = failure_groups(results)
+    not_implemented = [g.students for g in groups if "not implemented yet" in g.text]
     assert not_implemented and all(s == ["stub"] for s in not_implemented)
-    bias = [students for q, msg, students in top if q == "test_linear_torch" and "values differ" in msg]
-    assert bias == [["wrong_result"]]
-    assert "#" in next(msg for q, msg, s in top if "values differ" in msg)  # numbers masked
+    bias = [(g.kind, g.students) for g in groups if g.question == "test_linear_torch" and "bias b is missing" in g.text]
+    assert bias == [("mistake", ["wrong_result"])]
+
+
+def _failed(student: str, output: str, grade_id: str = "test_backprop", points: float = 3) -> StudentResult:
+    return StudentResult(student, "01_xor_backprop", 14.0, [CellResult("test_sigmoid", 1, 1),
+                                                           CellResult(grade_id, 0, points, output)])
+
+
+def test_failures_group_by_the_mistake_named_not_by_the_numbers_in_the_call():
+    from autograder.grading.summary import failure_groups
+    results = [_failed(f"s{i}", f"CheckFailed: backprop(X {(4 + i, 3)}, W1 (3, {i})): dW1 right, db2 wrong\n"
+                                f"  greatest difference: 0.{i}1\n  hint: the bias gradient is not summed over the batch")
+               for i in range(4)]
+    results.append(_failed("t", "CheckFailed: backprop(X (4, 3)): dW1 wrong, db2 right"))
+    results.append(_failed("u", "CheckFailed: backprop(X (5, 3)): dW1 wrong, db2 right"))
+    groups = failure_groups(results)
+    assert [(g.kind, g.students) for g in groups] == [
+        ("mistake", ["s0", "s1", "s2", "s3"]), ("message", ["t", "u"])]
+    assert "dW1 wrong, db2 right" in groups[1].text  # names kept, numbers masked
+    assert "(#, #)" in groups[1].text
+
+
+def test_the_summary_says_how_many_groups_it_does_not_show():
+    from autograder.grading.summary import SHOWN_GROUPS, summary_html
+    results = [_failed(f"s{i}", f"CheckFailed: message number {chr(65 + i % 26)}{i // 26} differs")
+               for i in range(SHOWN_GROUPS + 5)]
+    page = summary_html(results, "01_xor_backprop", 7, notebook="xor_backprop")
+    assert "5 more groups not shown" in page
+    assert 'href="feedback/s0/xor_backprop.html"' in page
+
+
+def test_whole_scores_get_a_bar_each_and_full_marks_its_own():
+    from autograder.grading.summary import score_bins
+    bins = score_bins([14, 14, 13, 13, 13, 0], 14)
+    assert len(bins) == 15 and bins[-1] == ("14", 2) and bins[13] == ("13", 3) and bins[0] == ("0", 1)
+    halves = score_bins([13.5, 14, 0.5], 14)  # not whole: ten bins below full marks, then full marks
+    assert len(halves) == 11 and halves[-1] == ("14", 1) and sum(n for _, n in halves) == 3
+
+
+def test_the_tallest_bar_keeps_its_count_inside_the_picture():
+    from autograder.grading.summary import _histogram_svg
+    svg = _histogram_svg([14.0] * 30, 14)
+    ys = [float(y) for y in re.findall(r'<text x="[^"]+" y="([^"]+)"', svg)]
+    assert min(ys) > 0 and ">30<" in svg
 
 
 def test_timing_tables_become_bar_charts():

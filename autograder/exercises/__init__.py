@@ -22,6 +22,7 @@ random inputs from the grading seed (see :mod:`autograder.seeds`).
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -129,24 +130,46 @@ def unpack_results(name: str, result: Any, names: tuple[str, ...]) -> tuple:
     return tuple(result)
 
 
-def check_all(label: str, checks: list[tuple[str, Callable[[], None]]]) -> None:
+_BAR = re.compile(r" \(bar: ([^()]*)\)$")  # as check_close states it, at the end of a line
+
+
+def check_all(label: str, checks: list[tuple[str, Callable[[], None]]], footer: str = "") -> None:
     """Run every ``(name, check)`` pair; raise one CheckFailed that lists all the failures.
 
     Each check names only its part (``dW1: ...``); ``label`` (the call) heads the message, and the
-    parts that were right are named too, so a student sees at once which gradient is off.
+    parts that were right are named too, so a student sees at once which gradient is off. A hint
+    that several parts share is said once, after them, with the parts it is about; ``footer``
+    (the bar, say) closes the message.
     """
     failures, right = [], []
     for name, check in checks:
         try:
             check()
         except CheckFailed as exc:
-            failures.append(str(exc))
+            failures.append((name, str(exc).splitlines()))
         else:
             right.append(name)
-    if failures:
-        ok = f" ({', '.join(right)} {'is' if len(right) == 1 else 'are'} right)" if right else ""
-        body = "\n".join("  " + line for failure in failures for line in failure.splitlines())
-        raise CheckFailed(f"{label}: {len(failures)} of {len(checks)} results are wrong{ok}.\n{body}")
+    if not failures:
+        return
+    hinted: dict[str, list[str]] = {}
+    for name, lines in failures:
+        for line in lines:
+            if line.strip().startswith("hint:"):
+                hinted.setdefault(line.strip(), []).append(name)
+    shared = {hint for hint, names in hinted.items() if len(names) > 1}
+    bars = {m.group(1) for _, lines in failures for line in lines for m in [_BAR.search(line)] if m}
+    one_bar = len(failures) > 1 and len(bars) == 1
+    body = ["  " + (_BAR.sub("", line) if one_bar else line)
+            for _, lines in failures for line in lines if line.strip() not in shared]
+    for hint in (h for h in hinted if h in shared):
+        parts = ", ".join(hinted[hint])
+        body.append("  " + hint.replace("hint:", f"hint ({parts}):", 1))
+    if one_bar and not footer:
+        footer = f"(bar: {bars.pop()})"
+    if footer:
+        body.append(f"  {footer}")
+    ok = f" ({', '.join(right)} {'is' if len(right) == 1 else 'are'} right)" if right else ""
+    raise CheckFailed(f"{label}: {len(failures)} of {len(checks)} results are wrong{ok}.\n" + "\n".join(body))
 
 
 def close_or_explain(name: str, got: Any, expected: Any, make_mistakes: Callable[[], dict], **kwargs) -> None:
@@ -237,7 +260,8 @@ def check_gradients(label: str, got: tuple, reference: list, names: tuple[str, .
 
     def one(i: int, name: str) -> None:
         errors[name] = check_gradient(name, got[i], reference[i], max_rel_error=max_rel_error, oracle=oracle,
-                                      batch_size=batch_size, mistakes=mistakes[i])
+                                      batch_size=batch_size, mistakes=mistakes[i], state_bar=False)
 
-    check_all(label, [(name, lambda i=i, name=name: one(i, name)) for i, name in enumerate(names)])
+    check_all(label, [(name, lambda i=i, name=name: one(i, name)) for i, name in enumerate(names)],
+              footer=f"(reference: {oracle}; bar: relative error below {max_rel_error:g})")
     return errors

@@ -163,4 +163,5 @@ def _write_reports(assignment: Assignment, results: list[StudentResult], out: Pa
         reports.write_results_json(r, out / "results" / f"{r.student}.json")
     if not keep_other_rows:  # a regrade of a few students would make a misleading class summary
         seed = results[0].seed if results else None
-        (out / "summary.html").write_text(summary_html(results, assignment.name, seed, isolation), encoding="utf-8")
+        (out / "summary.html").write_text(summary_html(results, assignment.name, seed, isolation,
+                                                           notebook=assignment.notebook), encoding="utf-8")

@@ -57,10 +57,10 @@ def find_submissions(folder: Path, assignment: Assignment) -> list[Submission]:
         if expected in notebooks:
             found[entry.name] = Submission(entry.name, expected)
         elif len(notebooks) == 1:
-            # nbgrader only grades the released name; a renamed file may be a scratch copy.
-            found[entry.name] = Submission(entry.name, None,
-                                           problem=f"{notebooks[0]}: the notebook was renamed; expected {expected.name} "
-                                                   "(rename it back and resubmit, or move it there to grade it)")
+            # The only notebook is the submission, whatever the browser called the download; the
+            # Gradescope bundle grades it the same way.
+            found[entry.name] = Submission(entry.name, notebooks[0],
+                                           note=f"the notebook was named {notebooks[0].name}; graded as {expected.name}")
         elif not notebooks:
             others = ", ".join(p.name for p in sorted(adir.iterdir())[:5]) or "nothing"
             found[entry.name] = Submission(entry.name, None, problem=f"{adir}: no .ipynb file (found {others})")

@@ -48,6 +48,7 @@ class Case:
     file: str | None = None
     reason: str = ""
     says: str = ""
+    noted: str = ""  # graded, with this in the notes the TA sees
     shows: str = ""
     hole: str = ""
     needs: str = ""
@@ -199,8 +200,10 @@ def verdict(g: Graded, decoys=None) -> str:
         return f"scored {r.score:g}/{r.max_score:g}; differs in {', '.join(lost)} ({lost[0]}: {said[-1][:160]})"
     if case.says:
         first_failed = next(c for c in r.cells if c.grade_id == case.fails[0])
-        if case.says not in first_failed.output:
+        if " ".join(case.says.split()) not in " ".join(first_failed.output.split()):  # wrapped lines
             return f"{case.fails[0]} does not say {case.says!r}: {first_failed.output[-200:]!r}"
+    if case.noted and not any(case.noted in note for note in r.notes):
+        return f"no note says {case.noted!r}: {r.notes}"
     if case.shows and case.shows not in g.inserted_output:
         return f"the inserted cell does not show {case.shows!r}: {g.inserted_output.strip()[-200:]!r}"
     if case.decoys:
