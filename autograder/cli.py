@@ -4,6 +4,7 @@
     autograder validate [A]                   course-CI gate; exit 1 with the reason when anything fails
     autograder grade A SUBMISSIONS --out DIR  TA batch grading: grades.csv, summary.html, feedback/, results/
     autograder check NOTEBOOK                 student self-check of the public tests
+    autograder lab [FOLDER]                   JupyterLab for students (no instructor tools)
     autograder demo                           grade the bundled sample submissions and print the gradebook
     autograder gradescope A --out ZIP         Gradescope autograder bundle (holds the solutions: keep it private)
     autograder student-kit --out DIR          what students install: the public wheel and the released notebooks
@@ -118,6 +119,13 @@ def cmd_student_kit(args) -> int:
     return 0
 
 
+def cmd_lab(args) -> int:
+    from .student_lab import start_lab
+    extra = args.jupyter_args[1:] if args.jupyter_args[:1] == ["--"] else args.jupyter_args
+    start_lab(args.folder, extra)
+    return 0  # not reached: start_lab replaces this process with JupyterLab
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="run a notebook's public tests before submitting")
     p.add_argument("notebook")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("lab", help="JupyterLab for students: no instructor tools, and `autograder check` in its terminal")
+    p.add_argument("folder", nargs="?", default=".", help="the folder to open (default: here)")
+    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="after --: options for jupyter lab")
+    p.set_defaults(func=cmd_lab)
 
     p = sub.add_parser("demo", help="grade the bundled sample submissions and print the gradebook")
     p.add_argument("--out", default="demo-output", help="where the reports go (default: demo-output/)")

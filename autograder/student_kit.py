@@ -34,10 +34,13 @@ fixed public inputs; at grading time, hidden tests run the same checks on other 
 ```sh
 python3 -m venv dl-course && . dl-course/bin/activate
 pip install {wheel} jupyterlab
-jupyter lab notebooks/
+autograder lab notebooks/
 ```
 
-Before you submit, run every cell from a fresh kernel: `autograder check notebooks/<a>/<notebook>.ipynb`.
+`autograder lab` is JupyterLab without the instructor's tools (nbgrader's Formgrader and
+assignment lists), with nbgrader's Validate button kept. Before you submit, run every cell from a
+fresh kernel: `autograder check notebooks/<a>/<notebook>.ipynb` (in a terminal, or in the Lab's own
+terminal: File > New > Terminal).
 
 ## On JupyterHub
 

@@ -88,3 +88,23 @@ def test_every_public_test_passes_from_the_kit_alone(assignment, kit, fresh_venv
                                "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "✗" not in proc.stdout
+
+
+def test_the_students_lab_turns_off_the_instructor_tools_and_finds_the_check_command(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from autograder.student_lab import student_environment
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    env = student_environment({"PATH": "/usr/bin:/bin", "JUPYTER_CONFIG_PATH": "/elsewhere"})
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)  # autograder check in its terminal
+    assert (Path(sys.executable).parent / "autograder").exists()
+    config, *rest = env["JUPYTER_CONFIG_PATH"].split(os.pathsep)
+    assert rest == ["/elsewhere"]
+    server = json.loads((Path(config) / "jupyter_server_config.d" / "autograder-student.json").read_text())
+    extensions = server["ServerApp"]["jpserver_extensions"]
+    assert extensions["nbgrader.server_extensions.formgrader"] is False
+    assert extensions["nbgrader.server_extensions.validate_assignment"] is True
+    page = json.loads((Path(config) / "labconfig" / "page_config.json").read_text())
+    assert page["disabledExtensions"]["@jupyter/nbgrader:create-assignment"] is True
+    assert "@jupyter/nbgrader:validate-assignment" not in page["disabledExtensions"]
