@@ -3,8 +3,8 @@
 nbgrader does the grading itself: it restores the instructor's test cells (hidden tests
 included) from the gradebook, runs the notebook with per-cell time limits and scores each test
 cell. This module adds what a TA needs around that: a precise reason when a file cannot be
-graded, a note when a test cell was edited, the hidden-test seed, and the text each test
-cell printed.
+graded, the submission put back into the released notebook's shape (:mod:`.normalise`, with a
+note per repair), the hidden-test seed, and the text each test cell printed.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from ..seeds import SEED_ENV
 from . import execute
 from .intake import Submission
 from .kernel import isolation_in_force
+from .normalise import matches_anything, normalised
 from .results import CellResult, StudentResult
 from .workspace import GradingWorkspace
 
@@ -51,18 +52,6 @@ def kernel_environment(seed: int):
 def max_points(released: nbformat.NotebookNode) -> dict[str, float]:
     """``{grade_id: points}`` for the test cells of the released notebook, in notebook order."""
     return {gid: float(cell.metadata["nbgrader"]["points"]) for gid, cell in grade_cells(released).items()}
-
-
-def edited_test_cells(submitted: nbformat.NotebookNode, released: nbformat.NotebookNode) -> list[str]:
-    """Test cells whose source the student changed (nbgrader restores them before grading)."""
-    theirs = grade_cells(submitted)
-    notes = []
-    for gid, cell in grade_cells(released).items():
-        if gid not in theirs:
-            notes.append(f"test cell {gid} was deleted; the instructor's version was restored")
-        elif theirs[gid].source.strip() != cell.source.strip():
-            notes.append(f"test cell {gid} was edited; the instructor's version was restored and run")
-    return notes
 
 
 _EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)")
@@ -100,17 +89,19 @@ def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> Studen
         result.reason = submission.problem
         return done()
     try:
-        nb = read_notebook(submission.path)
+        nb = read_notebook(submission.path, refuse_duplicates=False)
     except NotebookError as exc:
         result.reason = str(exc)
         return done()
-    if not any("nbgrader" in c.metadata for c in nb.cells):
-        # Without the metadata nothing ties a cell to a question: nbgrader cannot tell answers
-        # from tests, so the file is refused rather than guessed at.
-        result.reason = (f"{submission.path}: no cell has nbgrader metadata (was it copied into a new notebook?); "
-                         "paste the answers into the released notebook and submit that")
+    if not matches_anything(nb, released):
+        # No cell is one of the released notebook's (by id or grade_id): nothing ties a cell to
+        # a question, so the file is refused rather than guessed at.
+        result.reason = (f"{submission.path}: no cell is one of the released notebook's (no matching cell id or "
+                         "nbgrader grade_id: was it copied into a new notebook?); paste the answers into the "
+                         "released notebook and submit that")
         return done()
-    result.notes += edited_test_cells(nb, released)
+    nb, repairs = normalised(nb, released)
+    result.notes += repairs
 
     ws.submit(submission.student, nb)
     execute.last_execution_seconds = 0.0

@@ -99,6 +99,11 @@ def _write_bad_file(kind: str, good: Path, folder: Path, notebook_name: str) -> 
         for cell in data["cells"]:
             cell["metadata"].pop("nbgrader", None)
         target.write_text(json.dumps(data))
+    elif kind == "new_notebook":
+        for i, cell in enumerate(data["cells"]):
+            cell["metadata"].pop("nbgrader", None)
+            cell["id"] = f"new-{i}"
+        target.write_text(json.dumps(data))
     elif kind == "duplicate_ids":
         data["cells"].insert(4, copy.deepcopy(data["cells"][3]))
         target.write_text(json.dumps(data))
