@@ -189,8 +189,13 @@ def test_nothing_in_the_student_kit_passes_a_graded_cell(assignment, seeded, tmp
     # included (sandbox.become drops to a uid, kill_leftovers kills by uid), and none of that
     # may change the test process.
     report = tmp_path / "leaks.json"
+    # Its working folder is a scratch one: a candidate that writes files (a wheel, a config) writes there.
+    scratch = tmp_path / "cwd"
+    scratch.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "HOME": str(scratch), "XDG_CONFIG_HOME": str(scratch / ".config")}
     proc = subprocess.run([sys.executable, "-m", "tests.test_student_kit_leaks", assignment.name, str(report)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=1800)
+                          cwd=scratch, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0 and report.is_file(), proc.stderr[-3000:]
     found = json.loads(report.read_text())
     assert found["covered"] >= found["cells"] // 2, f"only {found['covered']} (cell, function) pairs could be tried"
@@ -204,7 +209,9 @@ def _refuse(*args, **kwargs):
 if __name__ == "__main__":
     # A candidate that changes who this process is, or signals others, would spoil the later tries
     # (or the machine): those calls fail here, as they would for a student without privileges.
-    for name in ("setuid", "setgid", "setgroups", "setresuid", "setresgid", "seteuid", "setegid", "kill", "killpg"):
+    # Nor may one replace this process (autograder lab execs JupyterLab).
+    for name in ("setuid", "setgid", "setgroups", "setresuid", "setresgid", "seteuid", "setegid", "kill", "killpg",
+                 "execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp", "execlpe"):
         setattr(os, name, _refuse)
     from autograder.course import get_assignment
     Path(sys.argv[2]).write_text(json.dumps(leaks_of(get_assignment(ROOT, sys.argv[1]))))
