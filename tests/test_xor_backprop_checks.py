@@ -154,6 +154,24 @@ def test_other_valid_vectorisations_pass_the_gradient_bars(seed, monkeypatch):
         grader.check_forward(ns["forward"], hidden=True)
 
 
+SIGMOID_STUB = ("return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))", "raise NotImplementedError()")
+SIGMOID_GRAD_STUB = ("return a * (1.0 - a)", "raise NotImplementedError()")
+
+
+@pytest.mark.parametrize("edit", [SIGMOID_STUB, SIGMOID_SIGN, SIGMOID_GRAD_STUB, SIGMOID_GRAD_OF_Z],
+                         ids=["sigmoid_stub", "sigmoid_sign", "sigmoid_grad_stub", "sigmoid_grad_of_z"])
+def test_a_mistake_in_sigmoid_or_its_gradient_costs_neither_forward_nor_backprop(edit, seeded):
+    """One mistake, one part: forward's and backprop's checks run with the kit's sigmoid and
+    sigmoid_grad, so only the sigmoid cells (and the notebook's own training) see the mistake."""
+    ns = notebook(edit)
+    for hidden in (False, True):
+        grader.check_forward(ns["forward"], hidden=hidden)
+        grader.check_backprop(ns["backprop"], hidden=hidden)
+        grader.check_backprop_finite_differences(ns["backprop"], hidden=hidden)
+    broken = grader.check_sigmoid_grad if edit in (SIGMOID_GRAD_STUB, SIGMOID_GRAD_OF_Z) else grader.check_sigmoid
+    assert failure(broken, ns["sigmoid_grad" if broken is grader.check_sigmoid_grad else "sigmoid"])
+
+
 def test_tanh_form_of_the_sigmoid_is_accepted():
     ns = notebook(TANH_SIGMOID)
     grader.check_sigmoid(ns["sigmoid"])

@@ -256,16 +256,17 @@ def _reference_train(X, y, W1, b1, W2, b2, epochs: int, lr: float, fit_bias: boo
     return (*params, np.array(losses))
 
 
+REFERENCE_ACTIVATIONS: dict[str, Callable] = {"sigmoid": _reference_sigmoid, "sigmoid_grad": _reference_sigmoid_grad}
 REFERENCE_PARTS: dict[str, Callable] = {
-    "sigmoid": _reference_sigmoid, "sigmoid_grad": _reference_sigmoid_grad, "forward": _reference_forward,
-    "bce_loss": _reference_bce_loss, "backprop": _reference_backprop,
+    **REFERENCE_ACTIVATIONS, "forward": _reference_forward, "bce_loss": _reference_bce_loss,
+    "backprop": _reference_backprop,
 }
 
 
 
-def reference_parts(fn: Callable):
-    """The kit's sigmoid, forward, backprop... in place of the student's, while ``fn`` runs."""
-    return functions_swapped_in(fn, REFERENCE_PARTS)
+def reference_parts(fn: Callable, parts: dict[str, Callable] | None = None):
+    """The kit's functions (default: all of ``REFERENCE_PARTS``) in place of the student's, while ``fn`` runs."""
+    return functions_swapped_in(fn, REFERENCE_PARTS if parts is None else parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,17 +503,21 @@ def _forward_mistakes(X, W1, b1, W2, b2) -> tuple[dict, dict]:
 def check_forward(forward, hidden: bool = False) -> None:
     """``forward(X, W1, b1, W2, b2)``: ``X (N, D)`` -> ``a1 (N, H)``, ``a2 (N, 1)``.
 
-    ``a1 = sigmoid(X @ W1.T + b1)``, ``a2 = sigmoid(a1 @ W2.T + b2)``; compared with torch.
+    ``a1 = sigmoid(X @ W1.T + b1)``, ``a2 = sigmoid(a1 @ W2.T + b2)``; compared with torch. Runs
+    with the kit's sigmoid in place of the student's, so this cell grades the layer arithmetic only.
     """
     count = 0
-    for X, _, W1, b1, W2, b2 in _network_cases(hidden, "forward"):
-        label = describe_call("forward", X=X, W1=W1, b1=b1, W2=W2, b2=b2)
-        a1_exp, a2_exp = _oracle_forward(X, W1, b1, W2, b2)
-        got = unpack_results(label, call_student("forward", forward, *_copies(X, W1, b1, W2, b2)), ("a1", "a2"))
-        a1_mistakes, a2_mistakes = _forward_mistakes(X, W1, b1, W2, b2)
-        check_close(f"{label} -> a1", got[0], a1_exp, rtol=VALUE_RTOL, atol=VALUE_ATOL, mistakes=a1_mistakes)
-        check_close(f"{label} -> a2", got[1], a2_exp, rtol=VALUE_RTOL, atol=VALUE_ATOL, mistakes=a2_mistakes)
-        count += 1
+    with noting_own_parts(forward, REFERENCE_ACTIVATIONS):
+        for X, _, W1, b1, W2, b2 in _network_cases(hidden, "forward"):
+            label = describe_call("forward", X=X, W1=W1, b1=b1, W2=W2, b2=b2)
+            a1_exp, a2_exp = _oracle_forward(X, W1, b1, W2, b2)
+            with reference_parts(forward, REFERENCE_ACTIVATIONS):
+                result = call_student("forward", forward, *_copies(X, W1, b1, W2, b2))
+            got = unpack_results(label, result, ("a1", "a2"))
+            a1_mistakes, a2_mistakes = _forward_mistakes(X, W1, b1, W2, b2)
+            check_close(f"{label} -> a1", got[0], a1_exp, rtol=VALUE_RTOL, atol=VALUE_ATOL, mistakes=a1_mistakes)
+            check_close(f"{label} -> a2", got[1], a2_exp, rtol=VALUE_RTOL, atol=VALUE_ATOL, mistakes=a2_mistakes)
+            count += 1
     passed(f"forward matches torch (F.linear + sigmoid) on {count} {scope_word(hidden)} inputs")
 
 
@@ -586,25 +591,33 @@ def _gradient_mistakes(X, y, W1, b1, W2, b2, a1, a2, expected) -> list[dict]:
     return hints
 
 
+def _backprop_alone(backprop, X, y, W1, b1, W2, b2, a1, a2):
+    """The student's backprop on copies of the arrays, with the kit's sigmoid and sigmoid_grad."""
+    with reference_parts(backprop, REFERENCE_ACTIVATIONS):
+        return call_student("backprop", backprop, *_copies(X, y, W1, b1, W2, b2, a1, a2))
+
+
 def check_backprop(backprop, hidden: bool = False) -> None:
     """``backprop(X, y, W1, b1, W2, b2, a1, a2)`` -> ``dW1 (H, D), db1 (H,), dW2 (1, H), db2 (1,)``.
 
     Gradients of the MEAN binary cross-entropy, compared with PyTorch autograd (rtol 1e-7).
-    ``a1, a2`` come from the kit's forward pass, so only ``backprop`` is graded here.
+    ``a1, a2`` come from the kit's forward pass, and the kit's sigmoid_grad stands in for the
+    student's, so only ``backprop`` is graded here.
     """
     count = 0
-    for X, y, W1, b1, W2, b2 in _network_cases(hidden, "backprop"):
-        a1, a2 = _oracle_forward(X, W1, b1, W2, b2)
-        expected = _oracle_grads(X, y, W1, b1, W2, b2)
-        label = describe_call("backprop", X=X, y=y, W1=W1, b1=b1, W2=W2, b2=b2, a1=a1, a2=a2)
-        got = unpack_results(label, call_student("backprop", backprop, *_copies(X, y, W1, b1, W2, b2, a1, a2)), GRAD_NAMES)
-        hints = _gradient_mistakes(X, y, W1, b1, W2, b2, a1, a2, expected)
-        n = X.shape[0]
-        check_all(label, [
-            (name, lambda i=i, name=name: check_close(name, got[i], expected[i], rtol=GRAD_RTOL,
-                                                      atol=GRAD_ATOL, batch_size=n, mistakes=hints[i]))
-            for i, name in enumerate(GRAD_NAMES)])
-        count += 1
+    with noting_own_parts(backprop, REFERENCE_ACTIVATIONS):
+        for X, y, W1, b1, W2, b2 in _network_cases(hidden, "backprop"):
+            a1, a2 = _oracle_forward(X, W1, b1, W2, b2)
+            expected = _oracle_grads(X, y, W1, b1, W2, b2)
+            label = describe_call("backprop", X=X, y=y, W1=W1, b1=b1, W2=W2, b2=b2, a1=a1, a2=a2)
+            got = unpack_results(label, _backprop_alone(backprop, X, y, W1, b1, W2, b2, a1, a2), GRAD_NAMES)
+            hints = _gradient_mistakes(X, y, W1, b1, W2, b2, a1, a2, expected)
+            n = X.shape[0]
+            check_all(label, [
+                (name, lambda i=i, name=name: check_close(name, got[i], expected[i], rtol=GRAD_RTOL,
+                                                          atol=GRAD_ATOL, batch_size=n, mistakes=hints[i]))
+                for i, name in enumerate(GRAD_NAMES)])
+            count += 1
     passed(f"backprop matches PyTorch autograd on {count} {scope_word(hidden)} inputs (dW1, db1, dW2, db2)")
 
 
@@ -651,13 +664,13 @@ def check_backprop_finite_differences(backprop, hidden: bool = False) -> None:
     params = [W1, b1, W2, b2]
     a1, a2 = _reference_forward(X, W1, b1, W2, b2)
     label = describe_call("backprop", X=X, y=y, W1=W1, b1=b1, W2=W2, b2=b2, a1=a1, a2=a2)
-    got = unpack_results(label, call_student("backprop", backprop, *_copies(X, y, W1, b1, W2, b2, a1, a2)), GRAD_NAMES)
-
-    numeric = _numeric_gradients(X, y, W1, b1, W2, b2)
-    hints = _gradient_mistakes(X, y, W1, b1, W2, b2, a1, a2, numeric)
-    oracle = f"centred differences (h = {FD_STEP:g})"
-    errors = check_gradients(label, got, numeric, GRAD_NAMES, oracle=oracle, max_rel_error=FD_MAX_REL_ERROR,
-                             batch_size=X.shape[0], mistakes=hints)
+    with noting_own_parts(backprop, REFERENCE_ACTIVATIONS):
+        got = unpack_results(label, _backprop_alone(backprop, X, y, W1, b1, W2, b2, a1, a2), GRAD_NAMES)
+        numeric = _numeric_gradients(X, y, W1, b1, W2, b2)
+        hints = _gradient_mistakes(X, y, W1, b1, W2, b2, a1, a2, numeric)
+        oracle = f"centred differences (h = {FD_STEP:g})"
+        errors = check_gradients(label, got, numeric, GRAD_NAMES, oracle=oracle, max_rel_error=FD_MAX_REL_ERROR,
+                                 batch_size=X.shape[0], mistakes=hints)
     detail = f" (largest relative error {max(errors.values()):.1e})" if hidden else ""
     passed(f"backprop agrees with {oracle} on a {scope_word(hidden)} batch of {X.shape[0]}: relative error below "
            f"{FD_MAX_REL_ERROR:g} for dW1, db1, dW2, db2{detail}")
