@@ -158,6 +158,7 @@ class Graded:
 
 
 def markdown_table(graded: list[Graded]) -> str:
+    from autograder.grading.reports import first_failure_line
     lines = ["| case | what was tried | what happened | score |", "|---|---|---|---|"]
     for g in graded:
         r = g.result
@@ -165,7 +166,7 @@ def markdown_table(graded: list[Graded]) -> str:
             happened = r.reason.split(": ", 1)[-1]
         else:
             lost = [c for c in r.cells if c.score < c.max_score]
-            first = lost[0].output.strip().splitlines()[-1] if lost and lost[0].output.strip() else ""
+            first = first_failure_line(lost[0].output) if lost else ""
             happened = (g.inserted_output.strip().splitlines() or [""])[-1] if not lost else \
                 f"{len(lost)} test cell(s) lost: {first}"
             happened = happened or "graded normally"
