@@ -139,10 +139,10 @@ class SandboxedKernelManager(AsyncKernelManager):
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
-        process = getattr(self.provisioner, "process", None)
-        if process is not None and process.poll() is None:
+        launcher = self._launcher_pid()
+        if launcher is not None:
             try:
-                os.killpg(process.pid, signal.SIGKILL)
+                os.killpg(launcher, signal.SIGKILL)
             except OSError:
                 pass
 

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from .reports import first_failure_line
+from .reports import _points, first_failure_line
 from .results import StudentResult
 
 # A number on its own, not the digits of a name (W1, b2, test_2), of a word, or of a formula (1/N).
@@ -112,10 +112,6 @@ def feedback_link(student: str, notebook: str) -> str:
     """The student's name as a link to their feedback page (beside summary.html in the output)."""
     href = f"feedback/{quote(student)}/{quote(notebook)}.html"
     return f'<a href="{href}">{html.escape(student)}</a>'
-
-
-def _points(x: float) -> str:
-    return f"{x:g}"
 
 
 def _failure_rows(groups: list[FailureGroup], notebook: str) -> str:
