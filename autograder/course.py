@@ -5,7 +5,7 @@
     autograder/exercises/<notebook>.py   the public checks students install (generated from grading.py)
     assignments/<a>/<notebook>.ipynb     student stubs (generated)
     solutions/<a>/<notebook>.ipynb       executed solutions (generated)
-    examples/samples/<a>.toml            how the sample submissions are made from the source
+    source/<a>/mistakes.toml             its catalogue of mistakes (instructor-only): the samples, hints, unit tests
     examples/submissions/<student>/<a>/  sample submissions (generated), nbgrader's layout
 """
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 
 
 GRADING_MODULE = "grading.py"  # beside each source notebook: its checks, with the answers
+MISTAKES_CATALOGUE = "mistakes.toml"  # beside it too: the typical mistakes, as edits of the solution
+INSTRUCTOR_ONLY = (GRADING_MODULE, MISTAKES_CATALOGUE)  # never released, never in the student kit
 
 
 class CourseError(Exception):
@@ -80,7 +82,8 @@ class Assignment:
 
     @property
     def sample_spec(self) -> Path:
-        return self.root / "examples" / "samples" / f"{self.name}.toml"
+        """The catalogue of mistakes: the sample submissions, the unit tests and the hints read it."""
+        return self.root / "source" / self.name / MISTAKES_CATALOGUE
 
     @property
     def samples_dir(self) -> Path:

@@ -1,6 +1,6 @@
 """Sample submissions, generated from the source notebook, never edited by hand.
 
-``examples/samples/<a>.toml`` says how each sample differs from a correct submission:
+``source/<a>/mistakes.toml`` says how each sample differs from a correct submission:
 
     [[sample]]
     student = "wrong_result"                      # folder under examples/submissions/

@@ -17,7 +17,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from .course import GRADING_MODULE, Assignment, CourseError
+from .course import INSTRUCTOR_ONLY, Assignment, CourseError
 
 
 class StudentKitError(Exception):
@@ -73,7 +73,7 @@ def check_wheel(wheel: Path, assignments: list[Assignment]) -> list[str]:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     problems = [f"{wheel.name}: holds {name}" for name in sorted(names)
-                if name.endswith("/" + GRADING_MODULE) or name.startswith("source/")]
+                if name.endswith(tuple("/" + f for f in INSTRUCTOR_ONLY)) or name.startswith("source/")]
     for a in assignments:
         if a.grading_module.is_file():
             for path in (a.public_module, a.published_answers):
@@ -96,7 +96,7 @@ def build_student_kit(root: Path, assignments: list[Assignment], out: Path, *, l
         if not a.release_notebook.is_file():
             raise CourseError(f"{a.release_notebook}: missing; run `autograder release {a.name}` first")
         shutil.copytree(a.release_dir, out / "notebooks" / a.name,
-                        ignore=shutil.ignore_patterns(GRADING_MODULE, ".ipynb_checkpoints", "__pycache__"))
+                        ignore=shutil.ignore_patterns(*INSTRUCTOR_ONLY, ".ipynb_checkpoints", "__pycache__"))
     (out / "README.md").write_text(README.format(course=root.name, wheel=wheel.name), encoding="utf-8")
     size = wheel.stat().st_size
     log(f"wrote {out}/: {wheel.name} ({size / 1e6:.2f} MB), notebooks/ ({len(assignments)} assignments), README.md")

@@ -1,6 +1,6 @@
 """The unit tests' notebooks, made from an assignment's own files, so that nothing is written twice:
 the solution is the source notebook's answer cells, and a catalogued mistake is read from the
-catalogue (``examples/samples/<a>.toml``) that also makes the sample submissions.
+catalogue (``source/<a>/mistakes.toml``) that also makes the sample submissions.
 
 A test file takes ``SOLUTION = solution_code(A)`` and, for each catalogued mistake it tests,
 ``NAME = mistake(A, student)``: the ``(find, replace)`` edits of that sample, which

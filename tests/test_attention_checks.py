@@ -3,7 +3,7 @@
 Every check is called in-process on a "notebook": the answer cells of the source notebook
 (source/04_attention), solution markers removed, executed into a fresh namespace after the setup
 cell's imports, optionally with a line edited into a typical mistake, exactly as the sample
-submissions in examples/samples/04_attention.toml are made. A correct notebook passes public and
+submissions in source/04_attention/mistakes.toml are made. A correct notebook passes public and
 hidden checks; each mistake fails its own part's checks with the hint that names it, and leaves
 the checks of the other parts passing.
 """
@@ -32,7 +32,7 @@ SOLUTION = IMPORTS + "\n\n".join(strip_solution_markers(c.source) for c in read_
                                  if nbgrader_meta(c).get("solution"))
 
 # Edits that turn the solution into a typical mistake (find, replace). The samples' own edits are read from
-# examples/samples/04_attention.toml further down.
+# source/04_attention/mistakes.toml further down.
 A = "04_attention"
 MASK_AFTER_SOFTMAX = mistake(A, "mask_after_softmax")
 MASK_FILL_ZERO = mistake(A, "mask_filled_with_zero")
@@ -201,7 +201,7 @@ def test_fd_cases_are_well_conditioned():
 
 # The sample submissions' spec: the tests below apply exactly its edits.
 SAMPLE_SPEC = {s["student"]: s for s in tomllib.loads(
-    (ROOT / "examples" / "samples" / "04_attention.toml").read_text(encoding="utf-8"))["sample"]}
+    (ROOT / "source" / "04_attention" / "mistakes.toml").read_text(encoding="utf-8"))["sample"]}
 # What each sample's failing cells must say: the mistake, named.
 SAMPLE_HINTS = {
     "d2l_style": None,
@@ -212,6 +212,7 @@ SAMPLE_HINTS = {
     "heads_reshape_without_transpose": "the heads were split in the wrong order",
     "backward_ignores_softmax_jacobian": "the softmax's Jacobian is ignored",
     "loop_disguised_as_batched": "so it loops over the batch in Python",
+    "attention_torch_loops_over_heads": "the number of calls grows with the heads, so it loops over them in Python",
 }
 
 
@@ -222,7 +223,7 @@ def test_every_sample_with_edits_is_covered():
 
 @pytest.mark.parametrize("sample", list(SAMPLE_HINTS))
 def test_samples_fail_exactly_their_cells_and_name_the_mistake(sample, seeded):
-    """The same cells as the graded sample (examples/samples/04_attention.toml) fail, public and hidden,
+    """The same cells as the graded sample (source/04_attention/mistakes.toml) fail, public and hidden,
     and each failing cell's message names the mistake; every other check passes."""
     spec = SAMPLE_SPEC[sample]
     ns = notebook(*[(e["find"], e["replace"]) for e in spec["edit"]])

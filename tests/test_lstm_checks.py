@@ -3,7 +3,7 @@
 Every check is called in-process on a "notebook": the setup cell and the answer cells of the
 source notebook (source/05_lstm), solution markers removed, executed into a fresh namespace,
 optionally with lines edited into a typical mistake. The samples' mistakes are read from
-examples/samples/05_lstm.toml itself, so these tests and the graded samples cannot drift apart.
+source/05_lstm/mistakes.toml itself, so these tests and the graded samples cannot drift apart.
 A correct notebook passes public and hidden checks for several seeds; each mistake fails its own
 check with the hint that names it, and leaves the checks of the other parts passing.
 """
@@ -42,6 +42,7 @@ CHECKS = {
     "test_clip_gradients": (grader.check_clip_gradients, "clip_gradients"),
     "test_lstm_step_torch": (grader.check_lstm_step_torch, "lstm_step_torch"),
     "test_lstm_module": (grader.check_lstm_module, "LSTM"),
+    "test_train_char_lm": (grader.check_train_char_lm, "train_char_lm"),
 }
 
 # The hint each sample's mistake must show in every cell it fails.
@@ -51,6 +52,8 @@ SAMPLE_HINTS = {
     "dc_not_carried": "the cell-state gradient is not carried across time steps (only dh is)",
     "forget_bias_grad_dropped": "the forget gate's bias gradient was dropped",
     "clip_per_tensor": "clipped each tensor by its own norm",
+    "zero_state_ignores_dtype": "the default zero state must follow the input",
+    "clip_after_step": "clipping comes after optimizer.step(), too late",
 }
 
 
@@ -429,3 +432,17 @@ def test_the_notebooks_training_clears_the_bar():
     losses = ns["train_char_lm"](model, ns["train_ids"], steps=200, batch_size=32, seq_len=64, lr=1e-2, seed=0)
     assert len(losses) == 200 and losses[-1] < losses[0]
     grader.check_char_lm(model)
+
+
+@pytest.mark.parametrize("seed", [None, *range(20)])
+def test_training_runs_have_clipping_that_acts_and_clipping_that_never_does(seed, monkeypatch):
+    """In the first run of each set every gradient norm is above max_norm, so clipping acts at every
+    update; in the second none is. A loop whose steps use the unclipped gradients fails the first."""
+    if seed is not None:
+        monkeypatch.setenv(seeds.SEED_ENV, str(seed))
+    acts, never = grader._train_cases(hidden=seed is not None)
+    losses, norms = grader._reference_train_losses(*acts)
+    assert (norms > acts[6]).all(), (acts[6], norms)
+    unclipped = grader._reference_train_losses(*acts, variant="unclipped")[0]
+    assert np.max(np.abs(unclipped - losses) / np.abs(losses)) > 10 * grader.TRAIN_RTOL
+    assert (grader._reference_train_losses(*never)[1] < never[6]).all()

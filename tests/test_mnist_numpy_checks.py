@@ -3,7 +3,7 @@
 Every check is called in-process on a "notebook": the answer cells of the source notebook
 (source/02_mnist_numpy), solution markers removed, executed into a fresh namespace, optionally
 with a line edited into a typical mistake, exactly as the sample submissions in
-examples/samples/02_mnist_numpy.toml are made. A correct notebook passes public and hidden checks
+source/02_mnist_numpy/mistakes.toml are made. A correct notebook passes public and hidden checks
 for several seeds; each mistake fails its own check with the hint that names it, and leaves the
 checks of the other parts passing.
 """

@@ -3,7 +3,7 @@
 Every check is called in-process on a "notebook": the answer cells of the source notebook
 (source/03_optimizers), solution markers removed, executed into a fresh namespace, optionally with
 a line edited into a typical mistake, exactly as the sample submissions in
-examples/samples/03_optimizers.toml are made. A correct notebook passes public and hidden checks
+source/03_optimizers/mistakes.toml are made. A correct notebook passes public and hidden checks
 for several seeds; each mistake fails its own check with the hint that names it, and leaves the
 checks of the other parts passing.
 """
@@ -42,6 +42,8 @@ ADAM_EPS_INSIDE = ("np.sqrt(v_hat) + eps", "np.sqrt(v_hat + eps)")
 SGD_IN_PLACE = mistake(A, "sgd_updates_w_in_place")
 DROPS_LAST_BATCH = mistake(A, "minibatches_drops_last_batch")
 RETURNS_LAST_WEIGHTS = mistake(A, "early_stopping_returns_last_weights")
+WAIT_NEVER_RESET = mistake(A, "early_stopping_wait_never_reset")
+TIE_IMPROVES = mistake(A, "early_stopping_tie_improves")
 DIFFERENT_BUT_VALID = mistake(A, "different_but_valid")
 MOMENTUM_LINE = "v = beta * state.get(\"v\", np.zeros_like(w)) + (1 - beta) * dw"
 MOMENTUM_TORCH_FORM = (MOMENTUM_LINE, "v = beta * state.get(\"v\", np.zeros_like(w)) + dw")
@@ -269,15 +271,23 @@ def test_notebook_paths_use_the_graders_quadratic_and_rates():
 
 @pytest.mark.parametrize("seed", range(20))
 def test_hidden_early_stopping_curves_are_well_formed(seed, monkeypatch):
-    """Distinct values (no ties), and every curve with a patience stops before its last epoch or runs all."""
+    """Every curve with a patience stops before its last epoch (a loop that never stops must fail), ties
+    appear only where a curve repeats its best on purpose, and every hidden set catches both known
+    mistakes of the rule: a wait never reset, and a tie taken for an improvement."""
     monkeypatch.setenv(seeds.SEED_ENV, str(seed))
+    caught = set()
     for values, patience, epochs in grader._early_stopping_cases(hidden=True):
-        assert len(values) == epochs and len(set(values)) == epochs
+        assert len(values) == epochs
         run, best = grader.early_stopping_reference(values, patience, epochs)
         assert 0 < best < run <= epochs
         assert values[best] == min(values[:run])
         if patience is not None:
-            assert run < epochs  # a loop that never stops must fail
+            assert run < epochs
+        if len(set(values)) < epochs:  # ties only with the best so far
+            assert all(v == min(values[:e + 1]) for e, v in enumerate(values) if v in values[:e])
+        caught |= {v for v in grader.EARLY_STOPPING_MISTAKES
+                   if grader.early_stopping_reference(values, patience, epochs, variant=v) != (run, best)}
+    assert caught == set(grader.EARLY_STOPPING_MISTAKES)
 
 
 def test_early_stopping_reference():
@@ -285,6 +295,10 @@ def test_early_stopping_reference():
     assert grader.early_stopping_reference([1.0, 0.7, 0.75, 0.5, 0.55, 0.6], None, 6) == (6, 3)
     assert grader.early_stopping_reference([0.9, 0.8, 0.85, 0.7, 0.6], 2, 5) == (5, 4)
     assert grader.early_stopping_reference([0.5, 0.5, 0.6, 0.4], 2, 4) == (3, 0)  # a tie is no improvement
+    curve = [1.0, 0.8, 0.8, 0.7, 0.75, 0.6, 0.6, 0.6, 0.5]
+    assert grader.early_stopping_reference(curve, 2, 9) == (8, 5)
+    assert grader.early_stopping_reference(curve, 2, 9, variant="tie_improves") == (9, 8)
+    assert grader.early_stopping_reference(curve, 2, 9, variant="no_reset") == (5, 3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,9 +315,13 @@ SAMPLE_MISTAKES = [
      "the last partial batch is dropped"),
     (RETURNS_LAST_WEIGHTS, "fit_early_stopping", "these are the weights after the last epoch run (epoch 5",
      "these are the weights after the last epoch run"),
+    (WAIT_NEVER_RESET, "fit_early_stopping", "it ran 5 epochs.\n  hint: the count of epochs without improvement was not set back to 0", "was not set back to 0"),
+    (TIE_IMPROVES, "fit_early_stopping", "equal to the best so far was counted as an improvement",
+     "equal to the best so far was counted as an improvement"),
 ]
 SAMPLE_IDS = ["adam_no_bias_correction", "rmsprop_eps_inside_sqrt", "sgd_updates_w_in_place",
-              "minibatches_drops_last_batch", "early_stopping_returns_last_weights"]
+              "minibatches_drops_last_batch", "early_stopping_returns_last_weights",
+              "early_stopping_wait_never_reset", "early_stopping_tie_improves"]
 
 
 def _run_check(name: str, ns: dict, hidden: bool = False):

@@ -1,7 +1,7 @@
 """End to end: every sample submission, graded through nbgrader, scores exactly as its spec says.
 
 This is how we prove the autograder catches each known mistake: a sample loses exactly the
-points of the test cells listed in examples/samples/<a>.toml, and keeps all others.
+points of the test cells listed in source/<a>/mistakes.toml, and keeps all others.
 """
 from __future__ import annotations
 

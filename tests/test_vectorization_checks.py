@@ -242,7 +242,7 @@ def test_correct_implementation_passes_public(name, capsys):
     check, correct = VALUE_CHECKS[name]
     check(correct)
     out = capsys.readouterr().out
-    assert f"✓ {name} matches the oracle on 3 public inputs" in out
+    assert f"✓ {name} matches the oracle on {len(grader._public_shapes())} public inputs" in out
     assert "hidden tests" not in out  # public checks do not draw from the seed
 
 
@@ -582,3 +582,28 @@ def test_hidden_streams_differ_for_labels_with_a_long_common_prefix(monkeypatch)
     again = hidden_rng("pairwise_distances_loop").normal(size=4)
     assert not (a == b).all()
     assert (a == again).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Shape-driven guesses: right on most shapes, so both input sets hold a case that tells
+# --------------------------------------------------------------------------------------------
+
+SHAPE_GUESSES = [("linear_torch_guesses_the_transpose", "W was used without its transpose"),
+                 ("linear_torch_bias_on_rows", "the bias was added along the rows")]
+
+
+@pytest.mark.parametrize("student, hint", SHAPE_GUESSES, ids=[s for s, _ in SHAPE_GUESSES])
+def test_a_shape_driven_guess_fails_linear_torch_public_and_hidden(student, hint, seeded):
+    from .catalogue import mistake, solution_code
+    from .conftest import run_solution
+    ns = run_solution(solution_code("00_vectorization"), mistake("00_vectorization", student))
+    assert hint in failure(grader.check_linear_torch, ns["linear_torch"])
+    assert hint in failure(grader.check_linear_torch, ns["linear_torch"], hidden=True)
+    grader.check_linear_speed(ns["linear_torch"])  # its speed is not what it got wrong
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_every_hidden_set_has_a_square_case_with_as_many_rows_as_outputs(seed, monkeypatch):
+    monkeypatch.setenv(seeds.SEED_ENV, str(seed))
+    shapes = [(X.shape[0], W.shape[1], W.shape[0]) for X, _, _, W, _, _ in grader._hidden_cases("linear_torch")]
+    assert any(n == m == h > 1 for n, m, h in shapes), shapes

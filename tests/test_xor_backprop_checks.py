@@ -2,7 +2,7 @@
 
 Every check is called in-process on a "notebook": the solution code below (the source notebook's
 answers), executed into a fresh namespace, optionally with one line edited into a typical mistake,
-exactly as the sample submissions in examples/samples/01_xor_backprop.toml are made. A correct
+exactly as the sample submissions in source/01_xor_backprop/mistakes.toml are made. A correct
 notebook passes public and hidden checks for several seeds; each mistake fails its own check with
 the hint that names it, and leaves the other parts' checks passing.
 """

@@ -736,8 +736,12 @@ def check_attention_loop(attention_loop, hidden: bool = False) -> None:
 # Speed: attention_torch against a Python loop, and no loop in disguise
 # ---------------------------------------------------------------------------------------------
 
-def _call_count(attention_torch, B: int, n: int) -> int:
-    _, record = record_torch_ops(call_student, "attention_torch", attention_torch, *_qkv(B, n, n, 8, 8))
+def _call_count(attention_torch, B: int, n: int, heads: int | None = None) -> int:
+    """Torch calls of one ``attention_torch`` call on (B, n, 8) inputs, or (B, heads, n, 8) ones."""
+    qkv = _qkv(B, n, n, 8, 8)
+    if heads is not None:
+        qkv = tuple(_randn(B, heads, n, 8, seed=k) for k in range(3))
+    _, record = record_torch_ops(call_student, "attention_torch", attention_torch, *qkv)
     return record.calls
 
 
@@ -777,8 +781,8 @@ def check_attention_speed(attention_torch) -> None:
 
     Its result on the timed inputs must first have the form of the answer (a pair of floating-point
     tensors, out and weights, of the right shapes). Then, deterministically: the number of torch calls
-    must not grow with the batch size B or the sequence length n (a loop in disguise makes one or more
-    calls per row and is named). Then, timed on one thread with B = 32, n = m = 32, d = v = 8: at
+    must not grow with the batch size B, the sequence length n or, on 4-d inputs, the number of heads
+    (a loop in disguise makes one or more calls per row or head and is named). Then, timed on one thread with B = 32, n = m = 32, d = v = 8: at
     least 10x faster than the loop (a batched version reaches about 100x on a 2-core laptop).
     """
     args = _qkv(32, 32, 32, 8, 8)
@@ -792,6 +796,14 @@ def check_attention_speed(attention_torch) -> None:
                 f"number of calls grows with the input, so it loops over {what} in Python. Attend every query of "
                 "every sequence at once: scores = Q @ K.transpose(-2, -1) / sqrt(d) has shape (..., n, m), then one "
                 "softmax over the last axis and one product with V.")
+    base_heads = _call_count(attention_torch, 2, 8, heads=2)
+    heads_calls = _call_count(attention_torch, 2, 8, heads=4)
+    if heads_calls > base_heads:
+        raise CheckFailed(
+            f"attention_torch made {base_heads} torch calls for Q (2, 2, 8, 8) (2 heads) and {heads_calls} for Q "
+            "(2, 4, 8, 8) (4 heads): the number of calls grows with the heads, so it loops over them in Python. "
+            "The matrix products and the softmax work on any leading dimensions: Q @ K.transpose(-2, -1) of "
+            "(B, h, n, d) and (B, h, m, d) is (B, h, n, m), every head at once.")
 
     def python_loop():
         # The lecture's loop over the batch and the queries, on this check's own inputs: the baseline.
@@ -812,7 +824,8 @@ def check_attention_speed(attention_torch) -> None:
     ratio = judge_speedup("attention_torch", table, fast="attention_torch", slow="python loop",
                           threshold=SPEEDUP_THRESHOLD)
     print(table)
-    passed(f"attention_torch makes {base} torch calls whatever B and n, and is {ratio:,.0f}x faster than the loop "
+    passed(f"attention_torch makes {base} torch calls whatever B and n ({base_heads} on 4-d inputs, whatever the "
+           f"number of heads), and is {ratio:,.0f}x faster than the loop "
            f"over (batch, query) pairs (needs {SPEEDUP_THRESHOLD:g}x)")
 
 

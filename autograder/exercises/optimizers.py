@@ -950,20 +950,45 @@ class ScriptedValidation:
         return float(self.values[k]) if k < len(self.values) else float(self.values[-1] + 1.0 + k)
 
 
-early_stopping_reference = _answers.published_stub(_PUBLISHED, 'early_stopping_reference', '``(epochs run, best epoch)``: stop after ``patience`` epochs in a row without a strictly lower\nvalidation loss than the best so far (never, with ``patience=None``).')
+# The known mistakes of early stopping, as variants of the rule, and what each one is called.
+EARLY_STOPPING_MISTAKES = {
+    "tie_improves": "a validation loss equal to the best so far was counted as an improvement; only a strictly "
+                    "lower one is (if current < best, not <=)",
+    "no_reset": "the count of epochs without improvement was not set back to 0 when the validation loss improved, "
+                "so two separate pauses added up",
+}
+
+
+early_stopping_reference = _answers.published_stub(_PUBLISHED, 'early_stopping_reference', '``(epochs run, best epoch)``: stop after ``patience`` epochs in a row without a strictly lower\nvalidation loss than the best so far (never, with ``patience=None``). ``variant`` names one of\n:data:`EARLY_STOPPING_MISTAKES` instead.')
+
+
+def _early_stopping_mistake(right: tuple[int, int], wrong: dict[str, tuple[int, int]], ran: float,
+                            returned_epoch: int | None = None) -> str:
+    """The hint naming the known mistake (``wrong``: its ``(epochs run, best epoch)`` on this curve)
+    that runs ``ran`` epochs and, where given, returns the weights of ``returned_epoch``; or ''."""
+    for variant, (wrong_run, wrong_best) in wrong.items():
+        if (wrong_run, wrong_best) != right and wrong_run == ran and returned_epoch in (None, wrong_best):
+            return EARLY_STOPPING_MISTAKES[variant]
+    return ""
 
 
 def _early_stopping_cases(hidden: bool):
-    """Yield ``(values, patience, epochs)``: scripted validation losses (all distinct: no ties)."""
+    """Yield ``(values, patience, epochs)``: scripted validation losses, one per epoch."""
     if hidden:
         yield from _hidden_early_stopping_cases()
     else:
         yield [1.0, 0.8, 0.6, 0.65, 0.62, 0.7, 0.5, 0.4], 3, 8   # stops after epoch 5; best is epoch 2
         yield [1.0, 0.7, 0.75, 0.5, 0.55, 0.6], None, 6          # no early stopping; best is epoch 3
         yield [0.9, 0.8, 0.85, 0.7, 0.6], 2, 5                   # a pause of 1 < patience, then improves
+        # Two separate pauses of 1 (the wait starts again after each), then ties with the best: a tie
+        # is no improvement, so it stops after epoch 7; the best is epoch 5's 0.6, the first of them.
+        yield [1.0, 0.8, 0.8, 0.7, 0.75, 0.6, 0.6, 0.6, 0.5], 2, 9
 
 
 _hidden_early_stopping_cases = _answers.refused_stub('_hidden_early_stopping_cases')
+
+
+_plateau_curve = _answers.refused_stub('_plateau_curve')
 
 
 def _early_stopping_data(hidden: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1006,6 +1031,7 @@ def _check_early_stopping_runs(fit: Callable, hidden: bool, own_called: list[str
                                 n=n, seed=seed, patience=patience, val_loss=val)
         per_epoch = math.ceil(n / b)
         run, best = early_stopping_reference(values, patience, epochs)
+        wrong = {v: early_stopping_reference(values, patience, epochs, variant=v) for v in EARLY_STOPPING_MISTAKES}
         ran = len(problem.calls) / per_epoch
         if val.called_at_w0:
             raise CheckFailed(f"{label}: val_loss was called with the initial weights w0. Call it after each epoch's "
@@ -1022,11 +1048,13 @@ def _check_early_stopping_runs(fit: Callable, hidden: bool, own_called: list[str
                 why = "it stopped one epoch late"
             else:
                 why = f"it ran {ran:g} epochs"
+            mistake = _early_stopping_mistake((run, best), wrong, ran)
+            why += f".\n  hint: {mistake}" if mistake else ""
             rule = (f"with patience={patience}, training stops after {patience} epochs in a row without a validation "
                     "loss strictly lower than the best so far" if patience is not None else
                     "with patience=None, training runs every epoch")
             raise CheckFailed(f"{label}: expected {run} epochs ({rule}: the best is epoch {best}, "
-                              f"{values[best]:g}); {why}.")
+                              f"{values[best]:g}); {why}" + ("" if mistake else "."))
         if len(val.seen) != run:
             raise CheckFailed(f"{label}: val_loss saw {len(val.seen)} different weight arrays in {run} epochs; call it "
                               "once after each epoch's updates.")
@@ -1049,6 +1077,8 @@ def _check_early_stopping_runs(fit: Callable, hidden: bool, own_called: list[str
                 hint = (f"these are the weights after epoch {near[0]} (validation loss {values[near[0]]:g}); the "
                         f"lowest validation loss is epoch {best}'s ({values[best]:g})" if near else
                         "these are not the weights val_loss saw after any epoch")
+                mistake = _early_stopping_mistake((run, best), wrong, ran, near[0] if near else -1)
+                hint += f"; {mistake}" if mistake else ""
             raise CheckFailed(f"{label}: returned the wrong weights. Expected the weights of epoch {best}, where the "
                               f"validation loss was lowest ({values[best]:g}).\n  hint: {hint}")
         count += 1

@@ -56,8 +56,10 @@ DIST_RTOL, DIST_ATOL = 1e-6, 1e-6  # ||x||^2 + ||y||^2 - 2 x.y loses ~1e-8 near 
 
 
 def _public_shapes() -> list[tuple[int, int, int, int]]:
-    """(n, m, h, p) for public cases: small, including one-row and one-feature edge cases."""
-    return [(4, 3, 2, 5), (1, 5, 3, 1), (6, 1, 4, 2)]
+    """(n, m, h, p) for public cases: small, including one-row and one-feature edge cases, and one
+    with n = m = h, where a square W and as many rows as outputs let a shape-driven guess (W without
+    its transpose, the bias along the rows) run without an error and show its wrong values."""
+    return [(4, 3, 2, 5), (1, 5, 3, 1), (6, 1, 4, 2), (3, 3, 3, 2)]
 
 
 _hidden_shapes = _answers.refused_stub('_hidden_shapes')

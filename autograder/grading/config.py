@@ -5,7 +5,7 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from ..course import GRADING_MODULE
+from ..course import INSTRUCTOR_ONLY
 from .limits import Limits
 
 
@@ -30,8 +30,8 @@ def nbgrader_config(root: Path, *, release_directory: str = "release", limits: L
     c.CourseDirectory.course_id = "dl-course-kit"
     c.CourseDirectory.release_directory = release_directory
     c.CourseDirectory.db_url = f"sqlite:///{Path(root) / 'gradebook.db'}"
-    # The grading module beside the source notebook holds the answers: never copied into a release.
-    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", GRADING_MODULE]
+    # The grading module and the catalogue of mistakes beside the source notebook: never copied into a release.
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", *INSTRUCTOR_ONLY]
     c.GuardedExecute.timeout = limits.cell_timeout_s
     c.GuardedExecute.interrupt_on_timeout = True
     c.GuardedExecute.notebook_timeout = limits.notebook_timeout_s

@@ -48,13 +48,17 @@ DIST_RTOL, DIST_ATOL = 1e-6, 1e-6  # ||x||^2 + ||y||^2 - 2 x.y loses ~1e-8 near 
 
 
 def _public_shapes() -> list[tuple[int, int, int, int]]:
-    """(n, m, h, p) for public cases: small, including one-row and one-feature edge cases."""
-    return [(4, 3, 2, 5), (1, 5, 3, 1), (6, 1, 4, 2)]
+    """(n, m, h, p) for public cases: small, including one-row and one-feature edge cases, and one
+    with n = m = h, where a square W and as many rows as outputs let a shape-driven guess (W without
+    its transpose, the bias along the rows) run without an error and show its wrong values."""
+    return [(4, 3, 2, 5), (1, 5, 3, 1), (6, 1, 4, 2), (3, 3, 3, 2)]
 
 
 @grading_only
 def _hidden_shapes(rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
-    return [tuple(int(v) for v in rng.integers(1, 9, size=4)) for _ in range(3)]
+    shapes = [tuple(int(v) for v in rng.integers(1, 9, size=4)) for _ in range(2)]
+    k = int(rng.integers(2, 9))
+    return shapes + [(k, k, k, int(rng.integers(1, 9)))]  # always one square case, as the public set has
 
 
 @grading_only
@@ -113,7 +117,14 @@ def _linear_oracle(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @answer
 def _linear_mistakes(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> dict:
-    return {"the bias b is missing": X @ W.T}
+    found = {"the bias b is missing": X @ W.T}
+    if W.shape[0] == W.shape[1]:
+        found["W was used without its transpose: W is stored (h, m), out x in, so the product is X @ W.T "
+              "(a square W runs either way, so the shapes alone cannot tell)"] = X @ W + b
+    if X.shape[0] == W.shape[0]:
+        found["the bias was added along the rows (b[i] to row i) instead of to each column j: b has one "
+              "value per output, so X @ W.T + b broadcasts it over the rows"] = X @ W.T + b[:, None]
+    return found
 
 
 @answer

@@ -1236,14 +1236,26 @@ class ScriptedValidation:
         return float(self.values[k]) if k < len(self.values) else float(self.values[-1] + 1.0 + k)
 
 
+# The known mistakes of early stopping, as variants of the rule, and what each one is called.
+EARLY_STOPPING_MISTAKES = {
+    "tie_improves": "a validation loss equal to the best so far was counted as an improvement; only a strictly "
+                    "lower one is (if current < best, not <=)",
+    "no_reset": "the count of epochs without improvement was not set back to 0 when the validation loss improved, "
+                "so two separate pauses added up",
+}
+
+
 @answer
-def early_stopping_reference(values: list[float], patience: int | None, epochs: int) -> tuple[int, int]:
+def early_stopping_reference(values: list[float], patience: int | None, epochs: int,
+                             variant: str | None = None) -> tuple[int, int]:
     """``(epochs run, best epoch)``: stop after ``patience`` epochs in a row without a strictly lower
-    validation loss than the best so far (never, with ``patience=None``)."""
+    validation loss than the best so far (never, with ``patience=None``). ``variant`` names one of
+    :data:`EARLY_STOPPING_MISTAKES` instead."""
     best, best_epoch, wait = math.inf, -1, 0
     for e in range(epochs):
-        if values[e] < best:
-            best, best_epoch, wait = values[e], e, 0
+        if values[e] < best or (variant == "tie_improves" and values[e] == best):
+            best, best_epoch = values[e], e
+            wait = wait if variant == "no_reset" else 0
         else:
             wait += 1
             if patience is not None and wait >= patience:
@@ -1251,14 +1263,27 @@ def early_stopping_reference(values: list[float], patience: int | None, epochs: 
     return epochs, best_epoch
 
 
+def _early_stopping_mistake(right: tuple[int, int], wrong: dict[str, tuple[int, int]], ran: float,
+                            returned_epoch: int | None = None) -> str:
+    """The hint naming the known mistake (``wrong``: its ``(epochs run, best epoch)`` on this curve)
+    that runs ``ran`` epochs and, where given, returns the weights of ``returned_epoch``; or ''."""
+    for variant, (wrong_run, wrong_best) in wrong.items():
+        if (wrong_run, wrong_best) != right and wrong_run == ran and returned_epoch in (None, wrong_best):
+            return EARLY_STOPPING_MISTAKES[variant]
+    return ""
+
+
 def _early_stopping_cases(hidden: bool):
-    """Yield ``(values, patience, epochs)``: scripted validation losses (all distinct: no ties)."""
+    """Yield ``(values, patience, epochs)``: scripted validation losses, one per epoch."""
     if hidden:
         yield from _hidden_early_stopping_cases()
     else:
         yield [1.0, 0.8, 0.6, 0.65, 0.62, 0.7, 0.5, 0.4], 3, 8   # stops after epoch 5; best is epoch 2
         yield [1.0, 0.7, 0.75, 0.5, 0.55, 0.6], None, 6          # no early stopping; best is epoch 3
         yield [0.9, 0.8, 0.85, 0.7, 0.6], 2, 5                   # a pause of 1 < patience, then improves
+        # Two separate pauses of 1 (the wait starts again after each), then ties with the best: a tie
+        # is no improvement, so it stops after epoch 7; the best is epoch 5's 0.6, the first of them.
+        yield [1.0, 0.8, 0.8, 0.7, 0.75, 0.6, 0.6, 0.6, 0.5], 2, 9
 
 
 @grading_only
@@ -1276,6 +1301,22 @@ def _hidden_early_stopping_cases():
         if patience == 1 and rng.uniform() < 0.5:
             values[-1] = values[turn] - 0.1          # a late improvement that patience must not reach
         yield [round(float(v), 6) for v in values], patience, epochs
+    for ties in (False, True):
+        yield _plateau_curve(rng, int(rng.integers(2, 4)), ties)
+
+
+@grading_only
+def _plateau_curve(rng: np.random.Generator, patience: int, ties: bool) -> tuple[list[float], int, int]:
+    """``(values, patience, epochs)``: two pauses of ``patience - 1`` epochs, each ended by an
+    improvement, then ``patience`` epochs without one (a stop) and a late improvement never reached.
+    With ``ties``, the pauses repeat the best value exactly instead of rising above it."""
+    values, best = [], 2.0
+    for pause in (patience - 1, patience - 1, patience):
+        best = round(best - float(rng.uniform(0.05, 0.3)), 6)
+        values.append(best)
+        values += [best if ties else round(best + float(rng.uniform(0.01, 0.2)), 6) for _ in range(pause)]
+    values.append(round(best - 0.1, 6))
+    return values, patience, len(values)
 
 
 def _early_stopping_data(hidden: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1320,6 +1361,7 @@ def _check_early_stopping_runs(fit: Callable, hidden: bool, own_called: list[str
                                 n=n, seed=seed, patience=patience, val_loss=val)
         per_epoch = math.ceil(n / b)
         run, best = early_stopping_reference(values, patience, epochs)
+        wrong = {v: early_stopping_reference(values, patience, epochs, variant=v) for v in EARLY_STOPPING_MISTAKES}
         ran = len(problem.calls) / per_epoch
         if val.called_at_w0:
             raise CheckFailed(f"{label}: val_loss was called with the initial weights w0. Call it after each epoch's "
@@ -1336,11 +1378,13 @@ def _check_early_stopping_runs(fit: Callable, hidden: bool, own_called: list[str
                 why = "it stopped one epoch late"
             else:
                 why = f"it ran {ran:g} epochs"
+            mistake = _early_stopping_mistake((run, best), wrong, ran)
+            why += f".\n  hint: {mistake}" if mistake else ""
             rule = (f"with patience={patience}, training stops after {patience} epochs in a row without a validation "
                     "loss strictly lower than the best so far" if patience is not None else
                     "with patience=None, training runs every epoch")
             raise CheckFailed(f"{label}: expected {run} epochs ({rule}: the best is epoch {best}, "
-                              f"{values[best]:g}); {why}.")
+                              f"{values[best]:g}); {why}" + ("" if mistake else "."))
         if len(val.seen) != run:
             raise CheckFailed(f"{label}: val_loss saw {len(val.seen)} different weight arrays in {run} epochs; call it "
                               "once after each epoch's updates.")
@@ -1363,6 +1407,8 @@ def _check_early_stopping_runs(fit: Callable, hidden: bool, own_called: list[str
                 hint = (f"these are the weights after epoch {near[0]} (validation loss {values[near[0]]:g}); the "
                         f"lowest validation loss is epoch {best}'s ({values[best]:g})" if near else
                         "these are not the weights val_loss saw after any epoch")
+                mistake = _early_stopping_mistake((run, best), wrong, ran, near[0] if near else -1)
+                hint += f"; {mistake}" if mistake else ""
             raise CheckFailed(f"{label}: returned the wrong weights. Expected the weights of epoch {best}, where the "
                               f"validation loss was lowest ({values[best]:g}).\n  hint: {hint}")
         count += 1

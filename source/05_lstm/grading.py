@@ -941,9 +941,10 @@ def check_lstm_backward_finite_differences(lstm_backward, hidden: bool = False) 
 # ---------------------------------------------------------------------------------------------
 
 def _clip_cases(hidden: bool):
-    """Yield ``(grads, max_norm)``. Every case has a global norm >= 2 (so PyTorch's +1e-6 is within
-    the bar) and, when it clips, tensors whose own norms are below max_norm: clipping each tensor
-    on its own then changes nothing, and the global rule does."""
+    """Yield ``(grads, max_norm)``. Every case that clips has a global norm >= 2 (so PyTorch's +1e-6
+    is within the bar) and, where it can, tensors whose own norms are below max_norm: clipping each
+    tensor on its own then changes nothing, and the global rule does. The rest are below max_norm
+    and must come back unchanged."""
     if hidden:
         yield from _hidden_clip_cases()
     else:
@@ -1174,7 +1175,9 @@ def check_lstm_module(LSTM, hidden: bool = False) -> None:
 
     With the weights of a ``torch.nn.LSTM(batch_first=True)`` copied in (``b = b_ih + b_hh``), the
     outputs must match it within 1e-5 in float32, with and without an initial state, and the
-    gradients of the parameters must match nn.LSTM's. Runs with the kit's ``lstm_step_torch``.
+    gradients of the parameters must match nn.LSTM's; in float64 (``model.double()``) with no state,
+    the outputs must be float64 (the zero state follows the input). Runs with the kit's
+    ``lstm_step_torch``.
     """
     count = 0
     parts = _other_parts(None)
@@ -1182,7 +1185,8 @@ def check_lstm_module(LSTM, hidden: bool = False) -> None:
     forward = LSTM.forward if isinstance(LSTM, type) else LSTM
     with noting_own_parts(forward, parts):
         for X, h0, c0, W_ih, W_hh, b, dHs, dhT, dcT in _module_cases(hidden):
-            label, results, grads = run_in_kernel(_module_run, LSTM, W_ih, W_hh, b, X, h0, c0, dHs, dhT, dcT)
+            label, results, grads, float64 = run_in_kernel(_module_run, LSTM, W_ih, W_hh, b, X, h0, c0, dHs, dhT,
+                                                           dcT)
             outputs, expected_grads = _oracle_module(X, h0, c0, W_ih, W_hh, b, dHs, dhT, dcT)
             for with_state, result, expected in zip((False, True), results, outputs):
                 call = f"model(X {describe_shape(X)}{', (h0, c0)' if with_state else ''}) for model = {label}"
@@ -1190,6 +1194,12 @@ def check_lstm_module(LSTM, hidden: bool = False) -> None:
                 hT, cT = unpack_results(f"{call} -> (h_T, c_T)", final, ("h_T", "c_T"))
                 _compare_module_outputs(call, (Hs, hT, cT), expected, with_state, X, h0, c0, W_ih, W_hh, b)
             _compare_module_grads(label, grads, expected_grads)
+            if float64 != "float64, float64, float64":
+                raise CheckFailed(
+                    f"model.double()(X {describe_shape(X)} in float64) for model = {label}, with no state: expected "
+                    f"Hs, h_T and c_T in float64, got {float64}. Hint: the default zero state must follow the input, "
+                    "X.new_zeros(N, H) or torch.zeros(N, H, dtype=X.dtype, device=X.device); torch.zeros(N, H) is "
+                    "float32 on the CPU whatever X is (and breaks on a GPU too).")
             count += 1
     whose = "your own" if own_parts_note(forward, parts) else "the kit's"
     passed(f"LSTM matches torch.nn.LSTM(batch_first=True) within {MODULE_RTOL:g} in float32 on {count} "
@@ -1282,16 +1292,32 @@ def _module_run(LSTM, W_ih, W_hh, b, X, h0, c0, dHs, dhT, dcT) -> tuple:
     for with_state in (False, True):
         with reference_parts(type(model).forward, None):
             results.append(call_student(f"{label}.forward", model, Xt, *((state,) if with_state else ())))
+    float64 = _float64_run(model, Xt)
     try:
         Hs, (hT, cT) = results[-1]
         if not Hs.requires_grad:
-            return label, results, None
+            return label, results, None, float64
         g = [torch.as_tensor(v, dtype=torch.float32) for v in (dHs, dhT, dcT)]
         model.zero_grad()
         ((Hs * g[0]).sum() + (hT * g[1]).sum() + (cT * g[2]).sum()).backward()
     except (TypeError, ValueError, RuntimeError, AttributeError):
-        return label, results, None  # malformed outputs: the grader names what is wrong with them
-    return label, results, tuple(p.grad for p in params)
+        return label, results, None, float64  # malformed outputs: the grader names what is wrong with them
+    return label, results, tuple(p.grad for p in params), float64
+
+
+def _float64_run(model, Xt) -> str:
+    """A copy of ``model`` in float64 (``.double()``) run on ``Xt`` in float64 with no state: the
+    dtypes of ``Hs, h_T, c_T`` (as "float64, float64, float64"), or the error it raised. A default
+    zero state made without the input's dtype (``torch.zeros(N, H)``) breaks here."""
+    import copy
+
+    try:
+        twin = copy.deepcopy(model).double()
+        with reference_parts(type(twin).forward, None):
+            Hs, (hT, cT) = twin(Xt.double())
+        return ", ".join(str(t.dtype).replace("torch.", "") for t in (Hs, hT, cT))
+    except Exception as exc:  # noqa: BLE001 - the check reports it
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def _compare_module_grads(label, grads, expected: tuple) -> None:
@@ -1300,6 +1326,133 @@ def _compare_module_grads(label, grads, expected: tuple) -> None:
                           "in torch operations only, no .detach(), .numpy() or torch.no_grad() in forward.")
     _check_float32_grads(f"{label}, after backward() of a loss on Hs, h_T and c_T", tuple(grads), expected,
                          ("W_ih", "W_hh", "b"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Part B: the training loop, on a small model of the kit's
+# ---------------------------------------------------------------------------------------------
+
+TRAIN_RTOL, TRAIN_ATOL = 1e-4, 1e-6   # float32 losses; a clipping mistake moves them by about 2 % here
+# The known mistakes of the loop, as variants of it, and what each one is called.
+TRAIN_MISTAKES = {
+    "unclipped": "these are the losses of training whose steps used the unclipped gradients: either nothing is "
+                 "clipped, or clipping comes after optimizer.step(), too late (the step has already used the "
+                 "gradients). Clip between loss.backward() and optimizer.step()",
+    "no_zero_grad": "the gradients were never zeroed, so each update adds to the last ones: call "
+                    "optimizer.zero_grad() before loss.backward()",
+}
+
+
+def _tiny_char_model(vocab_size: int):
+    """Embedding (4 numbers) -> ``torch.nn.LSTM`` (8) -> linear layer, as the notebook's CharLM, with
+    the weights ``torch.manual_seed(0)`` draws: the kit's own small model (torch's LSTM, not the
+    student's, so only the training loop is graded with it)."""
+    torch = _torch()
+    nn = torch.nn
+
+    class TinyCharModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.lstm = nn.Embedding(vocab_size, 4), nn.LSTM(4, 8, batch_first=True)
+            self.head = nn.Linear(8, vocab_size)
+
+        def forward(self, ids, state=None):
+            Hs, state = self.lstm(self.embed(ids), state)
+            return self.head(Hs), state
+
+    with _torch_rng_kept():
+        torch.manual_seed(0)
+        return TinyCharModel()
+
+
+def _train_cases(hidden: bool):
+    """Yield ``(ids (T,) int64, vocab_size, steps, batch_size, seq_len, lr, max_norm, seed)``: one run
+    whose gradient norms (about 0.3 to 0.8) are above ``max_norm`` at every update, so clipping acts,
+    and one where ``max_norm`` is never reached."""
+    if hidden:
+        yield from _hidden_train_cases()
+    else:
+        ids = np.array([(i * i * 7 + 3 * i) % 6 for i in range(80)], dtype=np.int64)
+        yield ids, 6, 8, 4, 8, 0.05, 0.2, 1
+        yield ids, 6, 4, 4, 8, 0.05, 10.0, 2
+
+
+@grading_only
+def _hidden_train_cases():
+    rng = hidden_rng("train_char_lm")
+    vocab = int(rng.integers(5, 9))
+    ids = rng.integers(0, vocab, size=int(rng.integers(60, 100))).astype(np.int64)
+    yield ids, vocab, 8, 4, int(rng.integers(6, 10)), 0.05, round(float(rng.uniform(0.03, 0.06)), 3), int(rng.integers(100))
+    yield ids, vocab, 4, 3, 8, 0.05, 10.0, int(rng.integers(100))
+
+
+@answer
+def _reference_train_losses(ids, vocab_size: int, steps: int, batch_size: int, seq_len: int, lr: float,
+                            max_norm: float, seed: int, variant: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The notebook's loop on :func:`_tiny_char_model`: ``(losses (steps,), gradient norms (steps,))``,
+    the norms before clipping. ``variant`` names one of :data:`TRAIN_MISTAKES` instead."""
+    torch = _torch()
+    F = torch.nn.functional
+    model = _tiny_char_model(vocab_size)
+    ids = torch.as_tensor(ids)
+    with _torch_rng_kept():
+        gen = torch.Generator().manual_seed(seed)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        offsets = torch.arange(seq_len + 1)
+        losses, norms = [], []
+        for _ in range(steps):
+            starts = torch.randint(0, len(ids) - seq_len, (batch_size,), generator=gen)
+            windows = ids[starts[:, None] + offsets]
+            logits, _ = model(windows[:, :-1])
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), windows[:, 1:].reshape(-1))
+            if variant != "no_zero_grad":
+                optimizer.zero_grad()
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf if variant == "unclipped" else max_norm)
+            norms.append(float(norm))
+            optimizer.step()
+            losses.append(loss.item())
+    return np.array(losses), np.array(norms)
+
+
+def _train_run(train_char_lm, ids, vocab_size: int, steps: int, batch_size: int, seq_len: int, lr: float,
+               max_norm: float, seed: int):
+    """Runs where the student's function lives (the kernel, when grading): ``train_char_lm`` on a fresh
+    :func:`_tiny_char_model`; what it returned."""
+    torch = _torch()
+    model = _tiny_char_model(vocab_size)
+    with _torch_rng_kept():
+        return call_student("train_char_lm", train_char_lm, model, torch.as_tensor(ids), steps, batch_size, seq_len,
+                            lr, max_norm=max_norm, seed=seed)
+
+
+def check_train_char_lm(train_char_lm, hidden: bool = False) -> None:
+    """``train_char_lm(model, ids, steps, batch_size, seq_len, lr, max_norm, seed)`` -> ``losses``, a list
+    of ``steps`` floats, on the kit's small model: the losses must match the notebook's loop (Adam,
+    zero_grad, backward, clip_grad_norm_, step) within 1e-4, once with a ``max_norm`` below every
+    gradient norm of the run (clipping acts at every update) and once with one above them all."""
+    count = 0
+    for ids, vocab, steps, batch, seq_len, lr, max_norm, seed in _train_cases(hidden):
+        label = (f"train_char_lm(model, ids ({len(ids)},), steps={steps}, batch_size={batch}, seq_len={seq_len}, "
+                 f"lr={lr:g}, max_norm={max_norm:g}, seed={seed}) on the kit's small model (embedding, "
+                 f"nn.LSTM, linear layer; {vocab} characters)")
+        got = run_in_kernel(_train_run, train_char_lm, ids, vocab, steps, batch, seq_len, lr, max_norm, seed)
+        if not isinstance(got, (list, tuple)) or len(got) != steps:
+            what = f"{len(got)} items" if isinstance(got, (list, tuple)) else f"a {kind_of(got)}"
+            raise CheckFailed(f"{label}: expected a list of {steps} losses, one per update, got {what}.")
+        try:
+            losses = np.array([float(v) for v in got])
+        except (TypeError, ValueError):
+            raise CheckFailed(f"{label}: expected a list of {steps} floats (loss.item() of each update), got items "
+                              f"of type {', '.join(sorted({kind_of(v) for v in got}))}.") from None
+        expected = _reference_train_losses(ids, vocab, steps, batch, seq_len, lr, max_norm, seed)[0]
+        args = (ids, vocab, steps, batch, seq_len, lr, max_norm, seed)
+        close_or_explain(f"{label} -> losses", losses, expected,
+                         lambda: {hint: _reference_train_losses(*args, variant=v)[0] for v, hint in TRAIN_MISTAKES.items()},
+                         rtol=TRAIN_RTOL, atol=TRAIN_ATOL, check_container=False)
+        count += 1
+    passed(f"train_char_lm's losses match the notebook's loop on {count} {scope_word(hidden)} runs of the kit's small "
+           "model, with clipping that acts at every update and with clipping that never does")
 
 
 # ---------------------------------------------------------------------------------------------
