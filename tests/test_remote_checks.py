@@ -20,6 +20,8 @@ from autograder.grading.host_cells import names_from_notebook, run_test_cell
 from autograder.grading.remote import RemoteHandle, RemoteSession
 from autograder.grading.wire import WireError, read_message, write_message
 
+from .conftest import run_cell
+
 
 @pytest.fixture
 def kernel(tmp_path, monkeypatch):
@@ -100,19 +102,17 @@ def test_the_students_exceptions_keep_their_type_and_message(kernel):
     def stub(x):
         raise NotImplementedError()
 
-    class Custom(Exception):
-        pass
-
-    def custom(x):
-        raise Custom("deep inside")
-
-    got = handles(kernel, stub=stub, bad=lambda x: 1 / 0, custom=custom)
+    cell = run_cell('class Custom(Exception):\n    pass\n\n\ndef custom(x):\n    raise Custom("deep inside")\n')
+    got = handles(kernel, stub=stub, bad=lambda x: 1 / 0, custom=cell["custom"])
     with pytest.raises(CheckFailed, match="not implemented yet"):
         call_student("stub", got["stub"], 1)
-    with pytest.raises(CheckFailed, match="bad raised ZeroDivisionError: division by zero"):
+    with pytest.raises(CheckFailed, match=r"bad\(x scalar\) raised ZeroDivisionError: division by zero"):
         call_student("bad", got["bad"], 1)
-    with pytest.raises(CheckFailed, match="custom raised Custom: deep inside"):
-        call_student("custom", got["custom"], 1)
+    with pytest.raises(CheckFailed) as raised:
+        call_student("custom", got["custom"], np.zeros((2, 3)))
+    # the kernel sends the student's line with the error
+    assert str(raised.value).splitlines() == ["custom(x (2, 3)) raised Custom: deep inside",
+                                              '  in your custom, line 6 of its cell: raise Custom("deep inside")']
 
 
 def test_kit_objects_partials_and_swapped_parts_reach_the_kernel_and_come_back(kernel):

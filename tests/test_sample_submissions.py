@@ -50,7 +50,9 @@ def test_failed_cells_explain_themselves(graded_samples):
     cells = {r.student: {c.grade_id: c for c in r.cells} for r in results}
     assert "hint: the bias b is missing" in cells["wrong_result"]["test_linear_torch"].output
     assert "Python loop" in cells["loop_in_torch"]["test_matvec_speed"].output
-    assert "pairwise_distances_torch raised RuntimeError" in cells["raises"]["test_pairwise_distances_torch"].output
+    crash = cells["raises"]["test_pairwise_distances_torch"].output
+    assert "pairwise_distances_torch(X (4, 3), Y (5, 3)) raised RuntimeError" in crash
+    assert "in your pairwise_distances_torch, line 7 of its cell: squared = " in crash
     assert "not implemented yet" in cells["stub"]["test_dot_loop"].output
     assert "NameError" in cells["syntax_error"]["test_linear_loop"].output
     # The restored test ran (the student's print was replaced), and the TA is told.

@@ -363,7 +363,7 @@ def test_wrong_shape_reported_before_values():
 
 def test_crash_names_the_function_and_the_error():
     msg = failure(grader.check_pairwise_distances_torch, pairwise_torch_shape_error)
-    assert msg.startswith("pairwise_distances_torch raised RuntimeError:")
+    assert msg.startswith("pairwise_distances_torch(X (4, 3), Y (5, 3)) raised RuntimeError:")
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from ..checks import CheckFailed, check_close, describe_shape, to_numpy
 from ..gradcheck import check_gradient
 from ..grading.remote import is_remote
 from ..namespaces import code_names, names_swapped_in  # noqa: F401 - names_swapped_in: for the checks
+from ..tracebacks import crash_message
 
 notebook_display.install()
 
@@ -53,7 +54,8 @@ def passed(message: str) -> None:
 
 
 def call_student(name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Call a student's function; turn a crash into a ``CheckFailed`` naming the function.
+    """Call a student's function; turn a crash into a ``CheckFailed`` that names the call with its
+    shapes and the student's line (see :mod:`autograder.tracebacks`).
 
     ``NotImplementedError`` (the untouched stub) gets its own message.
     """
@@ -66,7 +68,7 @@ def call_student(name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
     except CheckFailed:
         raise
     except Exception as exc:  # noqa: BLE001 - any crash is the student's to see
-        raise CheckFailed(f"{name} raised {type(exc).__name__}: {exc}") from exc
+        raise CheckFailed(crash_message(name, fn, args, kwargs, exc)) from exc
 
 
 def global_names_used(fn: Callable) -> set[str]:

@@ -707,9 +707,10 @@ def check_lstm_backward_finite_differences(lstm_backward, hidden: bool = False) 
 # ---------------------------------------------------------------------------------------------
 
 def _clip_cases(hidden: bool):
-    """Yield ``(grads, max_norm)``. Every case has a global norm >= 2 (so PyTorch's +1e-6 is within
-    the bar) and, when it clips, tensors whose own norms are below max_norm: clipping each tensor
-    on its own then changes nothing, and the global rule does."""
+    """Yield ``(grads, max_norm)``. Every case that clips has a global norm >= 2 (so PyTorch's +1e-6
+    is within the bar) and, where it can, tensors whose own norms are below max_norm: clipping each
+    tensor on its own then changes nothing, and the global rule does. The rest are below max_norm
+    and must come back unchanged."""
     if hidden:
         yield from _hidden_clip_cases()
     else:

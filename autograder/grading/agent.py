@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..namespaces import code_names, names_swapped_in
+from ..tracebacks import parameter_names, student_frame
 from .wire import Decoder, Encoder, Mirror, WireError, find_kit_function, read_message, write_message
 
 MAX_REQUEST_BYTES = 1 << 30
@@ -128,7 +129,8 @@ def _handle(obj: Any) -> dict:
         _handles[n] = obj
         _handle_ids[id(obj)] = n
     return {"$h": n, "kind": _kind(obj), "type": type(obj).__name__,
-            "name": str(getattr(obj, "__name__", type(obj).__name__)), "callable": callable(obj)}
+            "name": str(getattr(obj, "__name__", type(obj).__name__)), "callable": callable(obj),
+            "params": parameter_names(obj) if callable(obj) else []}
 
 
 def _other(encoder: Encoder):
@@ -199,7 +201,8 @@ def _error(exc: BaseException) -> dict:
     kind = type(exc)
     return {"type": kind.__name__, "builtin": getattr(builtins, kind.__name__, None) is kind,
             "message": str(exc)[:4000],
-            "traceback": "".join(traceback.format_exception_only(kind, exc))[-4000:]}
+            "traceback": "".join(traceback.format_exception_only(kind, exc))[-4000:],
+            "where": student_frame(exc.__traceback__)}
 
 
 def serve(request_path: str, reply_path: str) -> None:

@@ -74,6 +74,11 @@ class RemoteCallable(RemoteHandle):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._session.call(self, args, kwargs)
 
+    @property
+    def parameter_names(self) -> list[str]:
+        """Its positional parameters' names, as the kernel read them (for crash messages)."""
+        return [str(name) for name in self._node.get("params", [])]
+
 
 _handle_types: dict[tuple[str, bool], type] = {}
 _error_types: dict[str, type] = {}
@@ -88,6 +93,12 @@ def _handle_type(type_name: str, is_callable: bool) -> type:
 
 
 def _exception(error: dict) -> BaseException:
+    exc = _exception_of_type(error)
+    exc.student_frame = error.get("where")  # the student's line, for tracebacks.crash_message
+    return exc
+
+
+def _exception_of_type(error: dict) -> BaseException:
     name, message = str(error.get("type", "Exception")), str(error.get("message", ""))
     if name == "CheckFailed":  # a structure check the kit ran inside the kernel
         from ..checks import CheckFailed
