@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 import signal
+import textwrap
 import time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -67,6 +68,47 @@ def why_the_kernel_died(status: int | None, memory_mb: int) -> str:
     return f"the kernel exited with status {status} (os._exit or a crash in native code)"
 
 
+def describe_cell(cell, index: int) -> str:
+    """How a note names a cell: its grade_id, or for the student's own cell its first line."""
+    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    if grade_id:
+        return grade_id
+    first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+    return f"the cell that begins `{first[:60]}` (cell {index + 1} of the notebook)"
+
+
+class MemoryState:
+    """Which cell left the kernel at its memory limit, so that later failures say so.
+
+    A cell that fills the memory and keeps it (a global that holds it, an error caught) makes
+    every later allocation fail: each later ``MemoryError`` is a symptom, and its cell's output
+    names the cause, as a crash's does ("in an earlier cell").
+    """
+
+    FULL_SHARE = 0.9  # of the limit: a kernel this full fails ordinary allocations
+
+    def __init__(self) -> None:
+        self.full_since: str | None = None
+
+    def after(self, cell, index: int, km) -> None:
+        used, limit = getattr(km, "address_space_mb", lambda: None)(), getattr(km, "memory_mb", 0)
+        if used is None or not limit:
+            return
+        if used < self.FULL_SHARE * limit:
+            self.full_since = None  # freed (or never full): a later MemoryError is its own cell's
+            return
+        if self.full_since is None:
+            self.full_since = describe_cell(cell, index)
+            return
+        note = (f"This cell ran out of memory because the kernel is still at its memory limit ({used:,.0f} of "
+                f"{limit:,} MB) since {self.full_since}: that cell keeps what it allocated. Free it there "
+                f"(del the variable) or allocate less there, and this cell can run.")
+        for out in cell.outputs:
+            if out.get("output_type") == "error" and "MemoryError" in f"{out.get('ename')} {out.get('evalue')}":
+                out["evalue"] = f"{out.get('evalue', '')}\n{note}"
+                out["traceback"] = list(out.get("traceback", [])) + textwrap.wrap(note, 100)
+
+
 class GuardedExecute(Execute):
     notebook_timeout = Int(_DEFAULTS.notebook_timeout_s, help="seconds for the whole notebook").tag(config=True)
     max_output_bytes = Int(_DEFAULTS.output_kb * 1024, help="output one cell may keep").tag(config=True)
@@ -83,6 +125,7 @@ class GuardedExecute(Execute):
         self._stopped_because = ""
         self._cell_timeout = self.timeout
         self._output_bytes = {}
+        self._memory = MemoryState()
         global last_execution_seconds, last_isolation
         seeds.forget_announcement()  # a worker grades many notebooks: each one's feedback names the seed
         started = time.perf_counter()
@@ -118,13 +161,19 @@ class GuardedExecute(Execute):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
+        try:
+            return self._run_cell(cell, resources, index)
+        finally:
+            self._memory.after(cell, index, self.km)
+
+    def _run_cell(self, cell, resources, index):
         if self._stopped_because:
             cell.outputs = [error_output("NotRun", f"this cell did not run: {self._stopped_because}")]
             return cell, resources
         remaining = self._deadline - time.monotonic()
         if remaining <= 1:
             self._stopped_because = f"the notebook ran past its time limit of {self.notebook_timeout} s"
-            return self.preprocess_cell(cell, resources, index)
+            return self._run_cell(cell, resources, index)
         self.timeout = max(1, min(self._cell_timeout, math.floor(remaining)))
         try:
             try:

@@ -24,7 +24,7 @@ from traitlets import Bool, Int, Unicode
 from ..seeds import SEED_ENV
 from .isolation import LIMITS_ONLY, PRIVATE_UIDS, Isolation, command_for, fresh_uid, make_scratch, probe
 from .limits import Limits
-from .processes import family, kill_strays
+from .processes import address_space_mb, family, kill_strays
 from .sandbox import pids_of_user
 from .view import kit_paths
 
@@ -121,6 +121,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         """Note the processes that make up the kernel once it is ready; anything later is a cell's."""
         launcher = self._launcher_pid()
         self.ready_processes = frozenset(() if launcher is None else family(launcher, self.sandbox_uid))
+
+    def address_space_mb(self) -> float | None:
+        """The largest address space among the kernel's own processes, in MiB (the memory limit
+        applies to each); None when none is running."""
+        sizes = [size for pid in getattr(self, "ready_processes", ()) if (size := address_space_mb(pid)) is not None]
+        return max(sizes, default=None)
 
     def kill_strays(self) -> int:
         """Kill the processes a cell left running (see :mod:`.processes`); returns how many."""

@@ -47,6 +47,17 @@ def process_table() -> dict[int, Process]:
     return table
 
 
+def address_space_mb(pid: int) -> float | None:
+    """The virtual size of ``pid`` (what RLIMIT_AS limits) in MiB; None once it has ended."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # fields[0] is field 3 of proc(5), so vsize (23) is [20]
+    return int(fields[20]) / 2**20
+
+
 def family(launcher_pid: int, uid: int | None = None, table: dict[int, Process] | None = None) -> set[int]:
     """The pids of ``launcher_pid``, its descendants, its session and, if given, the user ``uid``."""
     table = process_table() if table is None else table
