@@ -64,6 +64,20 @@ def test_grade_one_student_writes_all_reports(tmp_path):
     assert not (tmp_path / "summary.html").exists()
 
 
+def test_grading_a_whole_class_names_every_report_it_wrote(tmp_path):
+    subs = tmp_path / "submissions"
+    for student in ("correct", "raises"):
+        (subs / student / "00_vectorization").mkdir(parents=True)
+        shutil.copy(_sample(student), subs / student / "00_vectorization")
+    out = tmp_path / "out"
+    proc = run_cli("grade", "00_vectorization", str(subs), "--out", str(out), "--seed", "7", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    closing = proc.stdout.strip().splitlines()[-1]
+    assert closing == (f"2 graded (0 could not be run), hidden-test seed 7. Wrote {out / 'grades.csv'}, "
+                       "summary.html, feedback/, results/."), closing
+    assert all((out / name).exists() for name in ("grades.csv", "summary.html", "feedback", "results"))
+
+
 def test_grade_unknown_assignment_is_a_clear_error(tmp_path):
     proc = run_cli("grade", "42_nope", str(tmp_path), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "unknown assignment '42_nope'" in proc.stderr
