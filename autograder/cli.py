@@ -48,6 +48,7 @@ def cmd_validate(args) -> int:
 
 def cmd_grade(args) -> int:
     from .grading.batch import grade_batch
+    from .grading.cluster import ClusterError
     from .grading.intake import IntakeError
     from .grading.isolation import IsolationError
     from .grading.limits import LimitsError
@@ -56,8 +57,8 @@ def cmd_grade(args) -> int:
     try:
         results = grade_batch(assignment, Path(args.submissions), Path(args.out), seed=args.seed,
                               students=args.student or None, jobs=args.jobs, roster=args.roster,
-                              progress=not args.no_progress, say=print)
-    except (IntakeError, ValueError, IsolationError, LimitsError) as exc:
+                              progress=not args.no_progress, say=print, cluster=args.cluster)
+    except (IntakeError, ValueError, IsolationError, LimitsError, ClusterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(gradebook_table(results))
@@ -150,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--roster", help="roster CSV (id and student columns): SUBMISSIONS is then an LMS export, "
                                     "a zip or folder of lastname_<id>_<submission>_<file>.ipynb")
     p.add_argument("--jobs", "-j", type=int, help="grade this many submissions in parallel (default: the number of cores)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on a Dask cluster: a scheduler address (tcp://host:8786) or local:N (N worker "
+                        "processes here); see docs/ta-reference.md")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_grade)
 

@@ -25,13 +25,13 @@ from tqdm import tqdm
 from ..course import Assignment
 from . import reports
 from .summary import summary_html
-from .engine import grade_one
+from .engine import grade_one, ungraded
 from .intake import Submission, find_lms_submissions, find_submissions
 from .isolation import Isolation
 from .kernel import isolation_in_force
 from .record import record_result
 from .results import StudentResult
-from .workspace import GradingWorkspace
+from .workspace import GradingWorkspace, quiet_gradebook_warnings
 
 _worker_ws: GradingWorkspace | None = None
 
@@ -39,8 +39,7 @@ _worker_ws: GradingWorkspace | None = None
 def _start_worker(base: GradingWorkspace, folder: Path) -> None:
     """Process initialiser: this worker's private workspace, cloned from the generated base."""
     global _worker_ws
-    import warnings
-    warnings.filterwarnings("ignore", message=".*not in session.*")
+    quiet_gradebook_warnings()
     _worker_ws = base.clone(folder / f"worker-{os.getpid()}")
 
 
@@ -72,15 +71,14 @@ def _graded(base: GradingWorkspace, found: list[Submission], seed: int, jobs: in
             try:
                 yield future.result()
             except Exception as exc:  # noqa: BLE001 - a worker crash must not stop the batch
-                crashed = StudentResult(submission.student, base.assignment.name, 0.0, seed=seed,
-                                        submission=str(submission.path or ""))
-                crashed.reason = f"the grading worker crashed: {type(exc).__name__}: {exc}"
-                yield crashed, Path("/nonexistent")
+                yield ungraded(base, submission, seed, f"the grading worker crashed: {type(exc).__name__}: {exc}"), \
+                    Path("/nonexistent")
 
 
 def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, seed: int | None = None,
                 students: list[str] | None = None, jobs: int | None = None, roster: Path | None = None,
-                progress: bool = True, say: Callable[[str], None] | None = None) -> list[StudentResult]:
+                progress: bool = True, say: Callable[[str], None] | None = None,
+                cluster: str | None = None) -> list[StudentResult]:
     """Grade the submissions for ``assignment`` under ``submissions``; write the reports to ``out``.
 
     Args:
@@ -90,6 +88,7 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, seed: i
         roster: a roster CSV; ``submissions`` is then an LMS export (zip or folder).
         progress: show a progress bar (on stderr): done/total, failures so far, ETA.
         say: prints the line naming the isolation in force, before the first submission.
+        cluster: a Dask scheduler address or ``local:N`` (see :mod:`.cluster`); ``jobs`` is then unused.
 
     Returns:
         One result per graded student, sorted by student.
@@ -121,10 +120,16 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, seed: i
 
     results: list[StudentResult] = []
     failures = 0
-    bar = tqdm(total=len(found), desc=f"grading {assignment.name} ({jobs} job{'s' if jobs > 1 else ''})",
+    where = f"on {cluster}" if cluster else f"{jobs} job{'s' if jobs > 1 else ''}"
+    bar = tqdm(total=len(found), desc=f"grading {assignment.name} ({where})",
                unit="nb", disable=not progress, dynamic_ncols=True)
+    if cluster:
+        from .cluster import graded_on_cluster
+        graded = graded_on_cluster(base, found, seed, cluster)
+    else:
+        graded = _graded(base, found, seed, jobs, bar)
     try:
-        for result, autograded in _graded(base, found, seed, jobs, bar):
+        for result, autograded in graded:
             record_result(base, result, autograded if autograded.is_file() else None)
             failures += bool(result.reason) or result.score < result.max_score
             results.append(result)

@@ -68,15 +68,23 @@ def _last_error_line(result: dict) -> str:
     return (raised or errors or lines or ["nbgrader autograde failed"])[-1][:500]
 
 
+def ungraded(ws: GradingWorkspace, submission: Submission, seed: int, reason: str = "") -> StudentResult:
+    """A row of zeros for every test cell of the released notebook (with ``reason``, when nothing
+    more will be graded)."""
+    points = max_points(read_notebook(ws.release_notebook))
+    result = StudentResult(submission.student, ws.assignment.name, max_score=sum(points.values()),
+                           seed=seed, submission=str(submission.path or ""), reason=reason)
+    result.cells = [CellResult(gid, 0.0, pts) for gid, pts in points.items()]
+    return result
+
+
 def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> StudentResult:
     """Grade one submission. Never raises for a bad submission: the result carries the reason."""
     started = time.perf_counter()
     use_grading_modules(ws.assignment.root)  # test cells run here, with the grading side's checks
     released = read_notebook(ws.release_notebook)
     points = max_points(released)
-    result = StudentResult(submission.student, ws.assignment.name, max_score=sum(points.values()),
-                           seed=seed, submission=str(submission.path or ""))
-    result.cells = [CellResult(gid, 0.0, pts) for gid, pts in points.items()]
+    result = ungraded(ws, submission, seed)
     result.isolation = isolation_in_force().with_exposed(ws.private_paths()).as_dict()
     if submission.note:
         result.notes.append(submission.note)

@@ -63,6 +63,13 @@ def kit_checkout() -> Path | None:
         return None
 
 
+def quiet_gradebook_warnings() -> None:
+    """A worker's private gradebook makes nbgrader's SQLAlchemy warn "not in session" for every
+    submission; the parent's gradebook is the one that counts."""
+    import warnings
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+
+
 class GradingWorkspace:
     """``hidden``: more folders the student's kernel must not see (the TA's submissions folder,
     the output folder); the workspace itself and the course repository are always private.
