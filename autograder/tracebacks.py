@@ -13,11 +13,13 @@ an installed library (NumPy, torch, the standard library): a notebook cell, or c
 """
 from __future__ import annotations
 
+import builtins
 import inspect
 import linecache
 import os
 import sys
 import sysconfig
+import traceback
 from types import TracebackType
 from typing import Callable
 
@@ -51,6 +53,16 @@ def student_frame(tb: TracebackType | None) -> dict | None:
     code = found.tb_frame.f_code
     text = linecache.getline(code.co_filename, found.tb_lineno, found.tb_frame.f_globals)
     return {"function": code.co_name, "line": int(found.tb_lineno), "text": text.strip()[:200]}
+
+
+def exception_record(exc: BaseException) -> dict:
+    """``exc`` as plain data, to cross from the student's kernel to the grader: its type, message,
+    last traceback line and the student's frame (rebuilt by ``grading.remote.exception_from``)."""
+    kind = type(exc)
+    return {"type": kind.__name__, "builtin": getattr(builtins, kind.__name__, None) is kind,
+            "message": str(exc)[:4000],
+            "traceback": "".join(traceback.format_exception_only(kind, exc))[-4000:],
+            "where": student_frame(exc.__traceback__)}
 
 
 def describe_frame(where: dict | None) -> str:

@@ -610,3 +610,20 @@ def test_partial_rules_work_in_fit():
     w, history = ns["fit"](problem.loss_and_grad, np.zeros((2, 3)), functools.partial(ns["adam"], beta1=0.8), 0.05,
                            3, 4, 12, 0)
     assert len(history["loss"]) == 3 and history["val_loss"] == [] and w.shape == (2, 3)
+
+
+def test_a_rule_that_crashes_mid_run_is_reported_at_that_step_with_its_line():
+    """A whole run goes to the rule at once; a crash part-way is still raised at its own step."""
+    ns = notebook()
+    right = ns["sgd"]
+    calls = []
+
+    def sgd(w, dw, state, lr):
+        calls.append(1)
+        if len(calls) == 3:
+            raise FloatingPointError("step three")
+        return right(w, dw, state, lr)
+
+    msg = failure(grader.check_sgd, sgd)
+    assert msg.startswith("sgd(w (3, 4), dw (3, 4), state dict, lr scalar) raised FloatingPointError: step three"), msg
+    assert len(calls) == 3  # the run stopped at the crash, and the crash is the one it met

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from autograder.checks import CheckFailed
-from autograder.exercises import call_student, functions_swapped_in
+from autograder.exercises import call_student, call_student_each, functions_swapped_in
 from autograder.exercises.optimizers import REFERENCE_RULES, ScriptedValidation
 from autograder.grading import agent
 from autograder.grading.host_cells import names_from_notebook, run_test_cell
@@ -113,6 +113,22 @@ def test_the_students_exceptions_keep_their_type_and_message(kernel):
     # the kernel sends the student's line with the error
     assert str(raised.value).splitlines() == ["custom(x (2, 3)) raised Custom: deep inside",
                                               '  in your custom, line 6 of its cell: raise Custom("deep inside")']
+
+
+def test_many_calls_go_in_one_request_and_a_crash_is_raised_where_a_loop_would_meet_it(kernel):
+    cell = run_cell("def halve(x, by=2.0):\n    if x < 0:\n        raise ValueError('negative')\n    return x / by\n")
+    namespace, session = kernel
+    got = handles(kernel, halve=cell["halve"])["halve"]
+    before = session.requests
+    assert list(call_student_each("halve", got, [((4.0,), {}), ((9.0,), {"by": 3.0})])) == [2.0, 3.0]
+    assert session.requests == before + 1
+    seen = []
+    with pytest.raises(CheckFailed) as raised:
+        for value in call_student_each("halve", got, [((4.0,), {}), ((-1.0,), {}), ((8.0,), {})]):
+            seen.append(value)
+    assert seen == [2.0]  # the results before the crash reach the check first
+    assert str(raised.value).splitlines() == ["halve(x scalar) raised ValueError: negative",
+                                              "  in your halve, line 3 of its cell: raise ValueError('negative')"]
 
 
 def test_kit_objects_partials_and_swapped_parts_reach_the_kernel_and_come_back(kernel):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -59,16 +59,45 @@ def call_student(name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
 
     ``NotImplementedError`` (the untouched stub) gets its own message.
     """
-    if not callable(fn):
-        raise CheckFailed(f"{name}: expected a function, got a {type(fn).__name__}. Did you overwrite its name?")
+    _require_callable(name, fn)
     try:
         return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise CheckFailed(f"{name}: not implemented yet (it raised NotImplementedError).") from None
-    except CheckFailed:
-        raise
     except Exception as exc:  # noqa: BLE001 - any crash is the student's to see
-        raise CheckFailed(crash_message(name, fn, args, kwargs, exc)) from exc
+        raise_crash(name, fn, args, kwargs, exc)
+
+
+def call_student_each(name: str, fn: Callable, calls: list[tuple[tuple, dict]]) -> Iterator[Any]:
+    """``call_student(name, fn, *args, **kwargs)`` for each ``(args, kwargs)`` of ``calls``, in order.
+
+    For a function in the student's kernel all the calls go in one request, and the results come
+    back together; each is still the check's to judge, and a crash is raised when the check reaches
+    that call, as with one call at a time. For calls whose inputs do not depend on earlier results.
+    """
+    if not is_remote(fn):
+        for args, kwargs in calls:
+            yield call_student(name, fn, *args, **kwargs)
+        return
+    _require_callable(name, fn)
+    results, failure = fn._session.call_each(fn, list(calls))
+    yield from results
+    if failure is not None:
+        args, kwargs = calls[len(results)]
+        raise_crash(name, fn, args, kwargs, failure)
+
+
+def _require_callable(name: str, fn: Any) -> None:
+    if not callable(fn):
+        raise CheckFailed(f"{name}: expected a function, got a {type(fn).__name__}. Did you overwrite its name?")
+
+
+def raise_crash(name: str, fn: Callable, args: tuple, kwargs: dict, exc: BaseException):
+    """Raise the ``CheckFailed`` for ``fn(*args, **kwargs)`` having raised ``exc`` (for a crash that
+    a run in the kernel recorded with ``tracebacks.exception_record``: ``exception_from(record)``)."""
+    if isinstance(exc, NotImplementedError):
+        raise CheckFailed(f"{name}: not implemented yet (it raised NotImplementedError).") from None
+    if isinstance(exc, CheckFailed):
+        raise exc
+    raise CheckFailed(crash_message(name, fn, args, kwargs, exc)) from exc
 
 
 def global_names_used(fn: Callable) -> set[str]:

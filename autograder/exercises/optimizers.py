@@ -51,9 +51,11 @@ import numpy as np
 
 from ..answers import NotPublished, answer, grading_only, is_published_stub, recording, unrecorded
 from ..checks import CheckFailed, check_close, describe_shape, to_numpy
+from ..grading.remote import exception_from, run_in_kernel
 from ..seeds import hidden_rng
-from . import (call_student, close_or_explain, functions_swapped_in, linspace_grid, losses_per_epoch, own_parts_note,
-               passed, scope_word, unpack_results)
+from ..tracebacks import exception_record
+from . import (call_student, call_student_each, close_or_explain, functions_swapped_in, linspace_grid,
+               losses_per_epoch, own_parts_note, passed, raise_crash, scope_word, unpack_results)
 
 RULE_STEPS = 50
 RULE_BAR = 1e-10            # max|got - torch| / max|torch| at every step, float64
@@ -251,21 +253,63 @@ def _unpack_rule(label: str, result: Any, shape: tuple) -> tuple[np.ndarray, dic
     return arr, state
 
 
-def student_trajectory(name: str, rule: Callable, w0: np.ndarray, grads: np.ndarray, lr: float,
-                       hyper: dict) -> np.ndarray:
-    """Call the student's rule for every gradient, threading ``state`` as a training loop does.
+def _rule_steps(rule: Callable, w0: np.ndarray, lr: float, hyper: dict, grads=None,
+                quadratic_steps: int = 0) -> tuple[list, dict | None]:
+    """Runs where the rule is (the student's kernel, in grading), so that a whole run is one request:
+    ``(the rule's raw results, step by step; the record of the crash that ended the run, or None)``,
+    threading ``w`` and ``state`` as a training loop does.
 
-    Every call gets fresh copies of ``w`` and ``dw``, so a rule that changes them in place still
-    produces its values here (``check_rules_do_not_mutate`` is where that costs points).
+    Each call gets fresh copies of ``w`` and ``dw``, so a rule that changes them in place still
+    produces its values (``check_rules_do_not_mutate`` is where that costs points). ``dw`` is
+    ``grads[t]``, or ``QUADRATIC_A @ w`` for ``quadratic_steps`` steps. It stops early at a crash,
+    or at a result that cannot be threaded; :func:`_threaded_rule` judges each result, so the
+    student sees the same message as from a plain loop.
     """
     w, state, out = np.array(w0, dtype=np.float64), {}, []
-    for t, g in enumerate(grads):
-        label = f"{_call_label(name, w0, lr, hyper)} at step {t + 1}"
-        result = call_student(name, rule, w.copy(), np.array(g, copy=True), state, lr, **hyper)
+    for t in range(len(grads) if grads is not None else quadratic_steps):
+        dw = np.array(grads[t], copy=True) if grads is not None else QUADRATIC_A @ w
+        try:
+            result = rule(w.copy(), dw, state, lr, **hyper)
+        except Exception as exc:  # noqa: BLE001 - sent as data; the grader raises it at this step
+            return out, exception_record(exc)
+        out.append(result)
+        try:
+            w_new, state = result
+            arr = to_numpy(w_new)
+        except (TypeError, ValueError):
+            break
+        if arr.shape != w.shape or arr.dtype != np.float64 or not isinstance(state, dict):
+            break
+        w = np.array(arr, copy=True)
+    return out, None
+
+
+def _threaded_rule(name: str, rule: Callable, w0: np.ndarray, lr: float, hyper: dict, labels: list[str],
+                   grads=None) -> np.ndarray:
+    """``(steps, *w0.shape)``: ``w`` after each step of :func:`_rule_steps`, each result judged here."""
+    steps = len(labels)
+    raw, crash = run_in_kernel(_rule_steps, rule, w0, lr, hyper, grads=grads,
+                               quadratic_steps=0 if grads is not None else steps)
+    w, state, out = np.array(w0, dtype=np.float64), {}, []
+    for t, label in enumerate(labels):
+        dw = np.array(grads[t], copy=True) if grads is not None else QUADRATIC_A @ w
+        if t < len(raw):
+            result = raw[t]
+        elif crash is not None:  # the run ended here with a crash: the call it was
+            raise_crash(name, rule, (w.copy(), dw, state, lr), hyper, exception_from(crash))
+        else:  # the kernel could not thread the last result (it is judged above): one call at a time
+            result = call_student(name, rule, w.copy(), dw, state, lr, **hyper)
         w, state = _unpack_rule(label, result, w0.shape)
         w = np.array(w, copy=True)
         out.append(w)
     return np.array(out)
+
+
+def student_trajectory(name: str, rule: Callable, w0: np.ndarray, grads: np.ndarray, lr: float,
+                       hyper: dict) -> np.ndarray:
+    """Call the student's rule for every gradient, threading ``state`` as a training loop does."""
+    labels = [f"{_call_label(name, w0, lr, hyper)} at step {t + 1}" for t in range(len(grads))]
+    return _threaded_rule(name, rule, w0, lr, hyper, labels, grads=grads)
 
 
 def trajectory_errors(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
@@ -603,7 +647,8 @@ def check_lr_schedule(lr_schedule, hidden: bool = False) -> None:
     for kind, lr0, hyper in cases:
         kw = ", ".join(f"{k}={v:g}" for k, v in hyper.items())
         label = f"lr_schedule({kind!r}, lr0={lr0:g}, step, {kw}) for step = 0..{SCHEDULE_STEPS - 1}"
-        got = [call_student("lr_schedule", lr_schedule, kind, lr0, step, **hyper) for step in range(SCHEDULE_STEPS)]
+        got = list(call_student_each("lr_schedule", lr_schedule,
+                                     [((kind, lr0, step), hyper) for step in range(SCHEDULE_STEPS)]))
         for step, value in enumerate(got):
             try:
                 arr = to_numpy(value)
@@ -1099,12 +1144,8 @@ def quadratic_loss(w) -> float:
 
 def run_on_quadratic(name: str, rule: Callable, lr: float, steps: int = QUADRATIC_STEPS) -> np.ndarray:
     """``(steps + 1, 2)``: the path of ``rule`` from QUADRATIC_W0 on the quadratic, gradients A @ w."""
-    w, state, path = QUADRATIC_W0.copy(), {}, [QUADRATIC_W0.copy()]
-    for t in range(steps):
-        label = f"{name}(w (2,), dw (2,), state, lr={lr:g}) at step {t + 1} on the quadratic"
-        w, state = _unpack_rule(label, call_student(name, rule, w.copy(), QUADRATIC_A @ w, state, lr), (2,))
-        path.append(np.array(w, copy=True))
-    return np.array(path)
+    labels = [f"{name}(w (2,), dw (2,), state, lr={lr:g}) at step {t + 1} on the quadratic" for t in range(steps)]
+    return np.concatenate([QUADRATIC_W0[None], _threaded_rule(name, rule, QUADRATIC_W0, lr, {}, labels)])
 
 
 def check_adam_beats_sgd(sgd, adam) -> None:

@@ -25,7 +25,6 @@ import os
 import secrets
 import sys
 import time
-import traceback
 import types
 import warnings
 from typing import Any
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..namespaces import code_names, names_swapped_in
-from ..tracebacks import parameter_names, student_frame
+from ..tracebacks import exception_record, parameter_names
 from .wire import Decoder, Encoder, Mirror, WireError, find_kit_function, read_message, write_message
 
 MAX_REQUEST_BYTES = 1 << 30
@@ -174,6 +173,17 @@ def _call(meta: dict, decoder: Decoder) -> tuple[Any, dict]:
         warnings.simplefilter("ignore" if op == "repeat" else "always")
         if op == "call":
             result = callee(*args, **kwargs)
+        elif op == "map":
+            calls = decoder.decode(meta.get("calls", {"$tu": []}))
+            temporaries = [calls, *calls, *(kw for _, kw in calls)]
+            decoder.containers = [c for c in decoder.containers if not any(c is t for t in temporaries)]
+            result = {"results": [], "failed": None}
+            for call_args, call_kwargs in calls:  # in order, stopping at the first crash, as a loop would
+                try:
+                    result["results"].append(callee(*call_args, **call_kwargs))
+                except Exception as exc:  # noqa: BLE001 - reported with its index; the grader raises it
+                    result["failed"] = _error(exc)
+                    break
         elif op == "repeat":
             result = None
             for _ in range(max(0, int(meta.get("n", 1)))):
@@ -198,11 +208,7 @@ def _names(meta: dict, decoder: Decoder) -> list[str]:
 
 
 def _error(exc: BaseException) -> dict:
-    kind = type(exc)
-    return {"type": kind.__name__, "builtin": getattr(builtins, kind.__name__, None) is kind,
-            "message": str(exc)[:4000],
-            "traceback": "".join(traceback.format_exception_only(kind, exc))[-4000:],
-            "where": student_frame(exc.__traceback__)}
+    return exception_record(exc)
 
 
 def serve(request_path: str, reply_path: str) -> None:

@@ -92,7 +92,8 @@ def _handle_type(type_name: str, is_callable: bool) -> type:
     return _handle_types[key]
 
 
-def _exception(error: dict) -> BaseException:
+def exception_from(error: dict) -> BaseException:
+    """The exception an error record describes (:func:`autograder.tracebacks.exception_record`)."""
     exc = _exception_of_type(error)
     exc.student_frame = error.get("where")  # the student's line, for tracebacks.crash_message
     return exc
@@ -181,7 +182,7 @@ class RemoteSession:
                 path.unlink(missing_ok=True)
         self._reset = False
         if not answer.get("ok"):
-            raise _exception(answer.get("error") or {})
+            raise exception_from(answer.get("error") or {})
         decoder = Decoder(self.mirror, arrays, self._special, pair_new=False)
         for h, k in answer.get("paired", []):
             if h in encoder.fresh:
@@ -200,7 +201,15 @@ class RemoteSession:
             raise WireError("the kernel's answer to a name lookup is not a dict")
         return result
 
-    def call(self, callee: Any, args: tuple, kwargs: dict, op: str = "call", n: int = 1) -> tuple[Any, dict] | Any:
+    def call_each(self, callee: Any, calls: list[tuple[tuple, dict]]) -> tuple[list, BaseException | None]:
+        """``callee(*args, **kwargs)`` for each ``(args, kwargs)`` of ``calls``, in order, in one request:
+        ``(the results, the exception of the call after the last result)``; the calls stop there."""
+        reply = self.call(callee, (), {}, op="map", calls=calls)
+        failed = reply.get("failed")
+        return list(reply.get("results", [])), (exception_from(failed) if failed else None)
+
+    def call(self, callee: Any, args: tuple, kwargs: dict, op: str = "call", n: int = 1,
+             calls: list[tuple[tuple, dict]] = ()) -> tuple[Any, dict] | Any:
         encoder = self._encoder()
         swaps = {name: fn for layer in self._swaps for name, fn in layer.items()}
         # The callee runs in the kernel; the checks' own functions among the arguments, and the kit's
@@ -212,6 +221,8 @@ class RemoteSession:
                     "kwargs": encoder.encode(dict(kwargs)),
                     "swaps": {"$di": [[name, {"$part": self._serve(fn)}] for name, fn in swaps.items()]},
                     "errstate": np.geterr()}
+            if op == "map":
+                meta["calls"] = encoder.encode(tuple((tuple(a), dict(k)) for a, k in calls))
             result, extra = self.request(meta, encoder)
         finally:
             self._serving = {}
