@@ -108,3 +108,67 @@ def test_the_students_lab_turns_off_the_instructor_tools_and_finds_the_check_com
     page = json.loads((Path(config) / "labconfig" / "page_config.json").read_text())
     assert page["disabledExtensions"]["@jupyter/nbgrader:create-assignment"] is True
     assert "@jupyter/nbgrader:validate-assignment" not in page["disabledExtensions"]
+
+
+def _student_section() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return readme[readme.index("## For students"):readme.index("## For TAs")]
+
+
+@pytest.mark.slow
+def test_the_readme_student_steps_work_from_the_kit_in_a_fresh_venv(kit, tmp_path):
+    """The README's laptop steps, as written, from the kit's folder: a venv, `pip install` of the
+    wheel and jupyterlab, `autograder check`, `autograder lab`. The venv reaches this environment's
+    packages through a path entry, so pip finds the dependencies installed and downloads nothing."""
+    import os
+    import re
+    import socket
+    import time
+    import urllib.request
+
+    folder, _ = kit
+    section = _student_section()
+    laptop = re.search(r"`(python3 -m venv dl && \. dl/bin/activate && pip install autograder-\*\.whl jupyterlab)`",
+                       section.replace("\n  ", " "))
+    assert laptop, "the README's laptop command changed: update this test with it"
+    assert "`autograder lab notebooks/`" in section and "`autograder check notebooks/<a>/<notebook>.ipynb`" in section
+    work = tmp_path / "laptop"
+    shutil.copytree(folder, work)
+    subprocess.run([sys.executable, "-m", "venv", "dl"], cwd=work, check=True)
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(work / "dl"), "platbase": str(work / "dl")}))
+    (site / "course-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    env = {"PATH": f"{work / 'dl' / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "MPLBACKEND": "Agg",
+           "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    # The venv's bundled setuptools would shadow this environment's newer one, which torch needs,
+    # and with no index pip could not upgrade it.
+    subprocess.run(["dl/bin/python", "-m", "pip", "uninstall", "-q", "-y", "setuptools"], cwd=work, env=env)
+    command = laptop.group(1).replace("python3 -m venv dl && ", "").replace(". dl/bin/activate && ", "")
+    proc = subprocess.run(["sh", "-c", f". dl/bin/activate && {command}"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (work / "dl" / "bin" / "autograder").is_file()
+    # the wheel, not the checkout: the grading side is nowhere to be found
+    where = subprocess.run(["dl/bin/python", "-c", "import autograder, pathlib; print(pathlib.Path(autograder.__file__).parent)"],
+                           cwd=work, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert where.startswith(str(work / "dl")), where
+    check = subprocess.run(["sh", "-c", ". dl/bin/activate && autograder check notebooks/01_xor_backprop/xor_backprop.ipynb"],
+                           cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert "public tests: 0 of 14 points pass" in check.stdout, check.stdout[-2000:] + check.stderr[-2000:]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lab = subprocess.Popen(["sh", "-c", f". dl/bin/activate && exec autograder lab notebooks/ --no-browser --port {port} "
+                            "--IdentityProvider.token=t" + (" --allow-root" if os.geteuid() == 0 else "")],
+                           cwd=work, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, status = time.monotonic() + 60, None
+        while time.monotonic() < deadline and status is None:
+            try:
+                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token=t", timeout=5).status
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200
+    finally:
+        lab.terminate()
+        lab.wait(timeout=30)
