@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import sys
 
 import pytest
 
@@ -88,3 +89,25 @@ def test_same_seed_same_grades(tmp_path, vectorization):
     assert first.cell_scores() == second.cell_scores()
     hidden_line = [ln for c in first.cells for ln in c.output.splitlines() if "seed 99" in ln]
     assert hidden_line, "the hidden-test seed must be written into the feedback"
+
+
+def test_a_kernel_that_did_not_start_is_tried_once_more_and_says_so(tmp_path, vectorization, monkeypatch):
+    """The first kernel dies before the student's first cell (as one does when a signal meant for
+    another kernel reaches it): nothing of the student's ran, so the notebook is graded again."""
+    from autograder.grading.kernel import SandboxedKernelManager
+    starts = []
+    real_format = SandboxedKernelManager.format_kernel_cmd
+
+    def dies_the_first_time(self, extra_arguments=None):
+        starts.append(1)
+        if len(starts) == 1:
+            return [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+        return real_format(self, extra_arguments)
+
+    monkeypatch.setattr(SandboxedKernelManager, "format_kernel_cmd", dies_the_first_time)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(_correct_sample(vectorization), subs / "ann.ipynb")
+    result = grade_batch(vectorization, subs, tmp_path / "out", seed=1, jobs=1, progress=False)[0]
+    assert len(starts) == 2 and result.score == result.max_score and not result.reason, result.reason
+    assert any("did not start on the first try" in note for note in result.notes), result.notes

@@ -363,3 +363,27 @@ def test_a_process_a_cell_starts_does_not_outlive_the_cell(isolate, cleanup, mon
     executor.preprocess(nb, {})
     printed = "".join(o.get("text", "") for o in nb.cells[1].outputs).split()
     assert printed == (["False", "False"] if cleanup else ["True", "True"]), nb.cells[1].outputs
+
+
+async def _shut_down_after_the_kernel_died(monkeypatch) -> tuple[int, list[tuple[int, int]]]:
+    """Start a kernel, SIGKILL it and reap it, then shut it down as nbclient does; returns its
+    group's number and every killpg the shutdown sent."""
+    from autograder.grading.kernel import SandboxedKernelManager
+    km = SandboxedKernelManager(isolate=False)
+    await km.start_kernel()
+    process = km.provisioner.process
+    pgid = km.provisioner.pgid
+    process.kill()
+    process.wait()  # reaped: from now on the number pgid may be handed to any new process
+    sent = []
+    real_killpg = os.killpg
+    monkeypatch.setattr(os, "killpg", lambda group, signum: (sent.append((group, signum)),
+                                                              real_killpg(group, signum))[1])
+    await km.interrupt_kernel()
+    await km.shutdown_kernel(now=True)
+    return pgid, sent
+
+
+def test_a_dead_kernels_shutdown_signals_no_group_that_may_be_someone_elses_now(monkeypatch):
+    pgid, sent = asyncio.run(_shut_down_after_the_kernel_died(monkeypatch))
+    assert pgid and not [s for s in sent if s[0] == pgid], sent

@@ -115,6 +115,13 @@ def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> Studen
     execute.last_execution_seconds = 0.0
     with kernel_environment(seed):
         outcome = ws.autograde(submission.student)
+        if not outcome.get("success") and execute.last_start_failure:
+            # Nothing of the student's ran: a busy machine or a signal meant for another kernel.
+            first_try = execute.last_start_failure
+            outcome = ws.autograde(submission.student)
+            if outcome.get("success"):
+                result.notes.append(f"the grading kernel did not start on the first try ({first_try}); "
+                                    "graded on a second")
     result.execution_seconds = execute.last_execution_seconds
     if execute.last_isolation is not None:  # what this student's kernel had, with the paths it could read
         result.isolation = execute.last_isolation.with_exposed(ws.private_paths()).as_dict()

@@ -39,10 +39,22 @@ _DEFAULTS = Limits()
 # its kernel had.
 last_execution_seconds = 0.0
 last_isolation: Isolation | None = None
+# Why the last notebook's kernel never started, when it did not (and not for a refused isolation
+# minimum, which another try would not change): nothing of the student's had run, so the engine
+# tries once more.
+last_start_failure = ""
 
 
 class KernelStartError(RuntimeError):
     """The student's kernel never started; the message says why (from the launcher's own log)."""
+
+
+def _start_failure(km, exc: BaseException) -> KernelStartError:
+    global last_start_failure
+    why = why_the_kernel_did_not_start(km, exc)
+    if not isinstance(exc, IsolationError):
+        last_start_failure = why
+    return KernelStartError(why)
 
 
 def why_the_kernel_did_not_start(km, exc: BaseException) -> str:
@@ -126,10 +138,10 @@ class GuardedExecute(Execute):
         self._cell_timeout = self.timeout
         self._output_bytes = {}
         self._memory = MemoryState()
-        global last_execution_seconds, last_isolation
+        global last_execution_seconds, last_isolation, last_start_failure
         seeds.forget_announcement()  # a worker grades many notebooks: each one's feedback names the seed
         started = time.perf_counter()
-        last_isolation = None
+        last_isolation, last_start_failure = None, ""
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -140,7 +152,7 @@ class GuardedExecute(Execute):
         try:
             await super().async_start_new_kernel(**kwargs)
         except Exception as exc:  # noqa: BLE001 - the row must say why, not "see the traceback"
-            raise KernelStartError(why_the_kernel_did_not_start(km, exc)) from exc
+            raise _start_failure(km, exc) from exc
         global last_isolation
         last_isolation = getattr(km, "isolation", None)
 
@@ -151,7 +163,7 @@ class GuardedExecute(Execute):
         try:
             client = await super().async_start_new_kernel_client()
         except Exception as exc:  # noqa: BLE001
-            raise KernelStartError(why_the_kernel_did_not_start(km, exc)) from exc
+            raise _start_failure(km, exc) from exc
         if hasattr(km, "remember_ready_processes"):
             km.remember_ready_processes()
         return client

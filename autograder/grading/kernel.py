@@ -57,6 +57,25 @@ def _log_tail(path: Path, lines: int = 6) -> str:
     return " | ".join(kept[-lines:])[:600]
 
 
+def _signal_only_while_unreaped(provisioner) -> None:
+    """jupyter_client signals a kernel's process group by the number it noted at launch (SIGINT at
+    every shutdown, SIGTERM and SIGKILL after). Once the launcher has died and been reaped, that
+    number is free: on a busy grader (a fork bomb next door cycles through every pid in seconds)
+    it can be the group of another student's new kernel, which would die of this one's shutdown.
+    An unreaped launcher holds its number, so the signal is sent only while it is."""
+    unguarded = getattr(provisioner, "send_signal", None)
+    if unguarded is None:
+        return
+
+    async def send_signal(signum: int) -> None:
+        process = getattr(provisioner, "process", None)
+        if process is not None and process.poll() is not None:
+            return
+        await unguarded(signum)
+
+    provisioner.send_signal = send_signal
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     memory_mb = Int(_DEFAULTS.memory_mb, help="address-space limit of the kernel").tag(config=True)
     max_processes = Int(_DEFAULTS.max_processes, help="processes and threads the kernel may run").tag(config=True)
@@ -86,6 +105,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.ip = str(self.scratch / "home" / "k")
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
         kw.get("env", {}).pop(SEED_ENV, None)  # the hidden seed stays with the grader
+        _signal_only_while_unreaped(self.provisioner)
         return kernel_cmd, kw
 
     def format_kernel_cmd(self, extra_arguments=None):

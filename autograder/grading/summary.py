@@ -2,7 +2,7 @@
 
 A score histogram, each question's pass rate, the failures grouped so that one mistake made by
 many students is one row, and every student with a link to their feedback page. Failures group
-by question, then by the mistake a check named (its ``hint:`` line), or else by the message with
+by question, then by the mistake a check named (its hint), or else by the message with
 its numbers masked (names such as ``W1`` kept). Self-contained HTML: inline SVG, no scripts, no
 external files.
 """
@@ -19,7 +19,7 @@ from .results import StudentResult
 
 # A number on its own, not the digits of a name (W1, b2, test_2), of a word, or of a formula (1/N).
 _NUMBER = re.compile(r"(?<![A-Za-z_\d.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![A-Za-z_\d]|/[A-Za-z])")
-_HINT = re.compile(r"^\s*hint:\s*(.+)$", re.M)
+_HINT = re.compile(r"\bhint:\s*(.+)", re.I)
 SHOWN_GROUPS = 20
 
 
@@ -28,14 +28,32 @@ def masked(line: str) -> str:
     return _NUMBER.sub("#", line)[:200]
 
 
+def named_mistake(output: str) -> str:
+    """The first hint in a failure message ("hint: ..." on a line of its own, or "Hint: ..." inside
+    one), with the lines it was wrapped onto (indented deeper than its own line) joined back."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        found = _HINT.search(line)
+        if not found:
+            continue
+        indent = len(line) - len(line.lstrip())
+        parts = [found.group(1).strip()]
+        for more in lines[i + 1:]:
+            if not more.strip() or len(more) - len(more.lstrip()) <= indent:
+                break
+            parts.append(more.strip())
+        return " ".join(parts)
+    return ""
+
+
 def failure_signature(output: str, reason: str = "") -> tuple[str, str]:
     """``(kind, text)`` that stands for a failure: ``("mistake", hint)`` when a check named the
     likely mistake, else ``("message", first line with numbers masked)``."""
     if reason:
         return "message", masked(reason)
-    hint = _HINT.search(output)
+    hint = named_mistake(output)
     if hint:
-        return "mistake", masked(hint.group(1).strip())
+        return "mistake", masked(hint)
     return "message", masked(first_failure_line(output) or "failed without a message")
 
 

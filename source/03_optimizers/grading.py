@@ -42,7 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..answers import NotPublished, answer, grading_only, is_published_stub, recording, unrecorded
-from ..checks import CheckFailed, check_close, describe_shape, to_numpy
+from ..checks import CheckFailed, check_close, check_shape, describe_shape, to_numpy
 from ..grading.remote import exception_from, run_in_kernel
 from ..seeds import hidden_rng
 from ..tracebacks import exception_record
@@ -605,7 +605,9 @@ MUTATION_HINT = ("Hint: w -= lr * step (or np.subtract(..., out=w)) changes the 
 def check_rules_do_not_mutate(sgd, momentum, adagrad, rmsprop, adam) -> None:
     """Every rule, called twice in a row with its state threaded, leaves the caller's ``w`` and
     ``dw`` arrays unchanged (including the first step's ``dw`` after the second call: a state that
-    keeps a reference to ``dw`` and later updates it in place changes the caller's gradient)."""
+    keeps a reference to ``dw`` and later updates it in place changes the caller's gradient), and
+    returns a ``w_new`` shaped like ``w`` each time: what returns no update cannot pass for one that
+    keeps its inputs."""
     rules = {"sgd": sgd, "momentum": momentum, "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam}
     failures = []
     for name, rule in rules.items():
@@ -627,13 +629,15 @@ def check_rules_do_not_mutate(sgd, momentum, adagrad, rmsprop, adam) -> None:
                                           "the gradient it is given; if the state keeps dw itself (v = dw), a later "
                                           "v *= beta changes the caller's array: store a copy, or compute new arrays.")
                 w_new, state = unpack_results(label, result, ("w_new", "state"))
+                # Something that is no update (w_new not like w) has nothing to keep unchanged.
+                check_shape(f"{label}: w_new", w_new, w.shape)
                 if not isinstance(state, dict):
                     state = {}
                 w = np.array(to_numpy(w_new), dtype=np.float64, copy=True)
         except CheckFailed as exc:
             failures.append(str(exc))
     if failures:
-        raise CheckFailed(f"{len(failures)} of 5 rules change their inputs in place:\n"
+        raise CheckFailed(f"{len(failures)} of 5 rules change their inputs in place or return no update:\n"
                           + "\n".join("  " + line for f in failures for line in f.splitlines()))
     passed("no rule changes w or dw in place (sgd, momentum, adagrad, rmsprop, adam; two calls each)")
 
