@@ -6,9 +6,9 @@ submissions) every way in one run, checks that the scores are identical, and pri
 throughput ratios. Plain nbgrader runs the source notebook's checks in the kernel, so its time
 per notebook is the in-kernel cost that grading through the wire is compared with. With
 ``--scale-out`` it also grades on ``local:1`` and ``local:2`` and prints the scale-out efficiency
-(throughput on 2 workers / (2 x that on 1)), and a model for 64 workers from the measured cost per
-submission and the parent's cost per row. It also measures the per-submission overhead of
-`autograder grade` beyond executing the notebook itself (see overhead_per_submission).
+(throughput on 2 workers / (2 x that on 1)). Unless ``--no-overhead``, it measures the marginal
+cost of one more submission beyond executing its notebook (see overhead_per_submission) and the
+parent's own cost per row, and from those models 1, 2 and 64 workers (scale_out_model).
 
     .venv/bin/python benchmarks/batch_throughput.py [--assignment 03] [--copies 5] [--jobs 2] [--scale-out]
 
@@ -17,6 +17,7 @@ A benchmark, not a test: run it on a quiet machine and read the figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -101,7 +102,7 @@ def overhead_per_submission(assignment, subs: Path, students: list[str], work: P
     in-process runs (``small`` and ``large`` submissions): the difference in wall time minus the
     difference in notebook execution time (kernel start to shutdown, measured inside the run),
     per extra submission. One-off costs (generate_assignment, workspace set-up) cancel out."""
-    from autograder.grading.batch import grade_batch
+    from autograder.grading import batch
 
     runs = {}
     for k in (small, large):
@@ -109,13 +110,48 @@ def overhead_per_submission(assignment, subs: Path, students: list[str], work: P
         for s in students[:k]:
             shutil.copytree(subs / s, chosen / s)
         start = time.perf_counter()
-        results = grade_batch(assignment, chosen, work / f"out-{k}", seed=SEED, jobs=1, progress=False)
-        runs[k] = (time.perf_counter() - start, sum(r.execution_seconds for r in results))
-    (t_small, e_small), (t_large, e_large) = runs[small], runs[large]
+        with parent_timer() as parent_seconds:
+            results = batch.grade_batch(assignment, chosen, work / f"out-{k}", seed=SEED, jobs=1, progress=False)
+        runs[k] = (time.perf_counter() - start, sum(r.execution_seconds for r in results), parent_seconds[0] / k)
+    (t_small, e_small, _), (t_large, e_large, parent_per_row) = runs[small], runs[large]
     per_extra = (t_large - t_small) / (large - small)
     exec_per = (e_large - e_small) / (large - small)
     one_off = t_small - e_small - small * (per_extra - exec_per)
-    return per_extra, exec_per, one_off, runs
+    return per_extra, exec_per, one_off, parent_per_row, runs
+
+
+@contextlib.contextmanager
+def parent_timer():
+    """Seconds the parent spends on rows (the gradebook and every report), which no worker can take
+    over: ``[seconds]``, filled in as the batch runs."""
+    from autograder.grading import batch
+    spent = [0.0]
+    originals = {name: getattr(batch, name) for name in ("record_result", "_write_reports")}
+
+    def timed(fn):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - start
+        return run
+
+    for name, fn in originals.items():
+        setattr(batch, name, timed(fn))
+    try:
+        yield spent
+    finally:
+        for name, fn in originals.items():
+            setattr(batch, name, fn)
+
+
+def scale_out_model(per_submission: float, parent_per_row: float, workers: int) -> tuple[float, float]:
+    """``(notebooks per second, efficiency)`` on ``workers`` workers, each grading a submission in
+    ``per_submission`` seconds, with the parent recording each row in ``parent_per_row`` seconds:
+    the workers' pace until the parent's becomes the bottleneck (one-off costs left out)."""
+    rate = min(workers / per_submission, 1 / parent_per_row)
+    return rate, rate / (workers / per_submission)
 
 
 def main() -> int:
@@ -166,7 +202,7 @@ def main() -> int:
 
         if args.no_overhead:
             return 0 if identical else 1
-        per_extra, exec_per, one_off, runs = overhead_per_submission(
+        per_extra, exec_per, one_off, parent_per_row, runs = overhead_per_submission(
             assignment, tmp / "subs", students[:: max(1, n // args.overhead_large)], tmp / "overhead",
             args.overhead_small, args.overhead_large)
         print(f"\noverhead (autograder grade --jobs 1, {args.overhead_small} then {args.overhead_large} submissions: "
@@ -176,6 +212,11 @@ def main() -> int:
         print(f"  one-off per batch (generate_assignment, workspace, reports set-up): {one_off:.1f} s")
         print(f"  per notebook, grading (checks in the grader, calls over the wire) / plain nbgrader (checks in "
               f"the kernel): {per_extra:.2f} s / {t_plain / n:.2f} s = {per_extra / (t_plain / n):.2f}x (goal: 1.2x)")
+        print(f"  the parent's own cost per row (gradebook and reports): {parent_per_row:.3f} s")
+        for workers in (1, 2, 64):  # from the marginal cost of a submission on one core, measured above
+            rate, efficiency = scale_out_model(per_extra, parent_per_row, workers)
+            print(f"  model, {workers:>2} workers of one core each: {60 * rate:.1f} notebooks/min, "
+                  f"efficiency {efficiency:.2f}")
     return 0 if identical else 1
 
 
