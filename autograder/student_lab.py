@@ -4,13 +4,16 @@ The kit depends on nbgrader (its Validate button, and the metadata it reads), an
 install turns on its instructor tools in every Lab: Formgrader, Create Assignment, the course and
 assignment lists (which only say "The exchange directory does not exist"). This command starts
 JupyterLab with a configuration folder of its own, added to ``JUPYTER_CONFIG_PATH``, that turns
-those off and keeps Validate; and with this interpreter's ``bin/`` first on ``PATH``, so that
-``autograder check`` works in the Lab's own terminal even when the environment was not activated.
+those off and keeps Validate; and with this interpreter's ``bin/`` first on ``PATH``, and a
+terminal shell that keeps it (not a login shell), so that ``autograder check`` works in the Lab's
+own terminal even when the environment was not activated. The Lab starts in its folder, where its
+terminals open.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,9 +28,9 @@ INSTRUCTOR_LAB_PLUGINS = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:cre
 def student_config_dir() -> Path:
     """The configuration folder (written on each start, so it follows the installed kit)."""
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "autograder" / "jupyter"
-    server = {"ServerApp": {"jpserver_extensions": {
-        **{name: False for name in INSTRUCTOR_SERVER_EXTENSIONS},
-        "nbgrader.server_extensions.validate_assignment": True}}}
+    server = {"ServerApp": {
+        "jpserver_extensions": {**{name: False for name in INSTRUCTOR_SERVER_EXTENSIONS},
+                                "nbgrader.server_extensions.validate_assignment": True}}}
     page = {"disabledExtensions": {name: True for name in INSTRUCTOR_LAB_PLUGINS}}
     (base / "jupyter_server_config.d").mkdir(parents=True, exist_ok=True)
     (base / "labconfig").mkdir(exist_ok=True)
@@ -47,6 +50,15 @@ def student_environment(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def start_lab(folder: str, extra: list[str]) -> None:
-    """Replace this process with ``jupyter lab FOLDER EXTRA...`` under the student environment."""
-    command = [sys.executable, "-m", "jupyterlab", folder, *extra]
+    """Replace this process with ``jupyter lab FOLDER EXTRA...`` under the student environment,
+    started in FOLDER: a terminal opened in the Lab starts where the server did, and should start
+    beside the notebooks its file browser shows."""
+    if Path(folder).is_dir():
+        folder = str(Path(folder).resolve())
+        os.chdir(folder)
+    # Started without a terminal, the server opens login shells, whose /etc/profile resets PATH
+    # (and `autograder` with it); a shell named here is not a login shell, and keeps the Lab's PATH.
+    shell = os.environ.get("SHELL") or shutil.which("sh") or "/bin/sh"
+    command = [sys.executable, "-m", "jupyterlab", folder, f"--ServerApp.terminado_settings=shell_command={shell}",
+               *extra]
     os.execve(sys.executable, command, student_environment())

@@ -62,14 +62,22 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """JupyterLab on the student kit's notebooks, started as its README says (``autograder lab``)."""
+def kit_notebooks(tmp_path_factory) -> Path:
+    """The student kit's notebooks folder: the Lab's root."""
     if _missing():
         pytest.skip(_missing())
     kit = tmp_path_factory.mktemp("kit") / "kit"
     build_student_kit(ROOT, list_assignments(ROOT), kit, log=lambda line: None)
     root = kit / "notebooks"
     assert sorted(p.name for p in root.iterdir()) == sorted(name for name, *_ in STEPS)
+    return root
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, kit_notebooks):
+    """JupyterLab on the student kit's notebooks, started as its README says (``autograder lab``),
+    from another folder, with no terminal of its own (as a desktop launcher would start it)."""
+    root = kit_notebooks
     home = tmp_path_factory.mktemp("home")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
@@ -220,3 +228,36 @@ def test_a_student_solves_a_function_sees_the_tick_then_a_hint_then_validates(br
         assert "failed" in verdict.lower() or "error" in verdict.lower(), verdict
     finally:
         page.close()
+
+
+def test_the_check_command_the_notebooks_suggest_works_typed_in_the_labs_terminal(browser, lab, kit_notebooks):
+    """The notebooks tell students to run ``autograder check`` in a terminal: typed into the Lab's
+    own terminal, which opens beside the notebooks, it runs and prints the public tests' verdict."""
+    shots = SCREENSHOTS / "terminal"
+    shots.mkdir(parents=True, exist_ok=True)
+    folder = kit_notebooks / "00_vectorization"
+    report, finished = folder / "check.txt", folder / "finished.txt"
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{lab}/lab/workspaces/terminal?reset")
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=120_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('terminal:create-new')")
+        terminal = page.locator(".jp-Terminal .xterm-helper-textarea")
+        terminal.wait_for(state="attached", timeout=60_000)
+        time.sleep(2)  # the shell's prompt
+        terminal.focus()
+        page.keyboard.type("cd 00_vectorization && autograder check vectorization.ipynb > check.txt 2>&1; "
+                           "echo $? > finished.txt\n", delay=5)
+        deadline = time.monotonic() + 300
+        while not (finished.is_file() and finished.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(1)
+        page.screenshot(path=shots / "terminal.png")
+        assert report.is_file(), "the command typed in the Lab's terminal did not run in the notebooks' folder"
+        assert finished.is_file(), "the command typed in the Lab's terminal never finished"
+        text = report.read_text()
+        assert "command not found" not in text, text
+        assert "public tests: 0 of 13 points pass" in text and "linear_torch: not implemented yet" in text, text
+    finally:
+        page.close()
+        for path in (report, finished):
+            path.unlink(missing_ok=True)
