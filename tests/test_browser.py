@@ -12,6 +12,7 @@ one of the two is missing; ``.ci/run`` installs both.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -256,7 +257,8 @@ def test_the_check_command_the_notebooks_suggest_works_typed_in_the_labs_termina
         assert finished.is_file(), "the command typed in the Lab's terminal never finished"
         text = report.read_text()
         assert "command not found" not in text, text
-        assert "public tests: 0 of 13 points pass" in text and "linear_torch: not implemented yet" in text, text
+        # The notebook as the other tests left it (any of them may have saved it): a verdict on every cell.
+        assert re.search(r"public tests: \d+ of 13 points pass", text) and "test_linear_torch" in text, text
     finally:
         page.close()
         for path in (report, finished):
