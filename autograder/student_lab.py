@@ -28,9 +28,9 @@ INSTRUCTOR_LAB_PLUGINS = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:cre
 def student_config_dir() -> Path:
     """The configuration folder (written on each start, so it follows the installed kit)."""
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "autograder" / "jupyter"
-    server = {"ServerApp": {
-        "jpserver_extensions": {**{name: False for name in INSTRUCTOR_SERVER_EXTENSIONS},
-                                "nbgrader.server_extensions.validate_assignment": True}}}
+    server = {"ServerApp": {"jpserver_extensions": {
+        **{name: False for name in INSTRUCTOR_SERVER_EXTENSIONS},
+        "nbgrader.server_extensions.validate_assignment": True}}}
     page = {"disabledExtensions": {name: True for name in INSTRUCTOR_LAB_PLUGINS}}
     (base / "jupyter_server_config.d").mkdir(parents=True, exist_ok=True)
     (base / "labconfig").mkdir(exist_ok=True)

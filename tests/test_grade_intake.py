@@ -92,8 +92,8 @@ def test_same_seed_same_grades(tmp_path, vectorization):
 
 
 def test_a_kernel_that_did_not_start_is_tried_once_more_and_says_so(tmp_path, vectorization, monkeypatch):
-    """The first kernel dies before the student's first cell (as one does when a signal meant for
-    another kernel reaches it): nothing of the student's ran, so the notebook is graded again."""
+    """The first kernel dies before the student's first cell (as one that misses its start-up limit
+    on a busy machine is stopped): nothing of the student's ran, so the notebook is graded again."""
     from autograder.grading.kernel import SandboxedKernelManager
     starts = []
     real_format = SandboxedKernelManager.format_kernel_cmd

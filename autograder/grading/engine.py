@@ -116,7 +116,7 @@ def grade_one(ws: GradingWorkspace, submission: Submission, seed: int) -> Studen
     with kernel_environment(seed):
         outcome = ws.autograde(submission.student)
         if not outcome.get("success") and execute.last_start_failure:
-            # Nothing of the student's ran: a busy machine or a signal meant for another kernel.
+            # Nothing of the student's ran (a start that missed its limit on a busy machine): try again.
             first_try = execute.last_start_failure
             outcome = ws.autograde(submission.student)
             if outcome.get("success"):

@@ -60,9 +60,9 @@ def _log_tail(path: Path, lines: int = 6) -> str:
 def _signal_only_while_unreaped(provisioner) -> None:
     """jupyter_client signals a kernel's process group by the number it noted at launch (SIGINT at
     every shutdown, SIGTERM and SIGKILL after). Once the launcher has died and been reaped, that
-    number is free: on a busy grader (a fork bomb next door cycles through every pid in seconds)
-    it can be the group of another student's new kernel, which would die of this one's shutdown.
-    An unreaped launcher holds its number, so the signal is sent only while it is."""
+    number is free, and once the machine's pids wrap around it can be the group of another
+    student's new kernel, which would die of this one's shutdown. An unreaped launcher holds its
+    number, so the signal is sent only while it is."""
     unguarded = getattr(provisioner, "send_signal", None)
     if unguarded is None:
         return
