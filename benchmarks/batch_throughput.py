@@ -1,16 +1,18 @@
 """Throughput of batch grading: plain sequential `nbgrader autograde` against `autograder grade
---jobs N` and `--cluster local:N`.
+--jobs N`, `--cluster local:N` and `--cluster local:1`, on the same submissions in one run.
 
-Grades the same set of generated submissions of an assignment (copies of its sample
-submissions) every way in one run, checks that the scores are identical, and prints the
-throughput ratios. Plain nbgrader runs the source notebook's checks in the kernel, so its time
-per notebook is the in-kernel cost that grading through the wire is compared with. With
-``--scale-out`` it also grades on ``local:1`` and ``local:2`` and prints the scale-out efficiency
-(throughput on 2 workers / (2 x that on 1)). Unless ``--no-overhead``, it measures the marginal
-cost of one more submission beyond executing its notebook (see overhead_per_submission) and the
-parent's own cost per row, and from those models 1, 2 and 64 workers (scale_out_model).
+Generates ``--submissions`` students from an assignment's samples (taken in turn), grades them
+every way, checks that every way gives the same scores, and prints:
 
-    .venv/bin/python benchmarks/batch_throughput.py [--assignment 03] [--copies 5] [--jobs 2] [--scale-out]
+- wall time and throughput of each way, and each parallel way's throughput against plain nbgrader;
+- the per-notebook ratio of grading (one worker, checks in the grader, calls over the wire) to
+  plain nbgrader on the source notebook (checks in the kernel, the grading side loaded there):
+  both sequential, over the same notebooks;
+- scale-out efficiency on N local workers: throughput / (N x one worker's throughput);
+- the parent's own cost per row (gradebook and reports, timed around batch's two functions in an
+  in-process run), and from it and one worker's cost per submission a model of 1, 2 and 64 workers.
+
+    .venv/bin/python benchmarks/batch_throughput.py --assignment 03_optimizers [--submissions 40] [--jobs 2]
 
 A benchmark, not a test: run it on a quiet machine and read the figures.
 """
@@ -38,17 +40,19 @@ from autograder.samples import load_specs  # noqa: E402
 SEED = 4242
 
 
-def make_submissions(assignment, folder: Path, copies: int) -> list[str]:
-    """``copies`` students per sample, in nbgrader's layout; returns the student ids."""
+def make_submissions(assignment, folder: Path, count: int) -> list[str]:
+    """``count`` students, in nbgrader's layout, taking the sample submissions in turn (so every
+    sample is graded about equally often); returns the student ids."""
+    specs = load_specs(assignment)
     students = []
-    for spec in load_specs(assignment):
+    for k in range(count):
+        spec = specs[k % len(specs)]
         src = assignment.samples_dir / spec.student / assignment.name / f"{assignment.notebook}.ipynb"
-        for k in range(copies):
-            student = f"{spec.student}-{k:02d}"
-            dst = folder / student / assignment.name / src.name
-            dst.parent.mkdir(parents=True)
-            shutil.copy(src, dst)
-            students.append(student)
+        student = f"{spec.student}-{k // len(specs):02d}"
+        dst = folder / student / assignment.name / src.name
+        dst.parent.mkdir(parents=True)
+        shutil.copy(src, dst)
+        students.append(student)
     return sorted(students)
 
 
@@ -60,7 +64,15 @@ def plain_nbgrader(assignment, submissions: Path, course: Path) -> tuple[float, 
     (course / "nbgrader_config.py").write_text(
         "from pathlib import Path\nfrom autograder.grading.config import nbgrader_config\n"
         "c = get_config()\nc.merge(nbgrader_config(Path(__file__).parent))\n")
+    # The source notebook's hidden checks need the grading side in the kernel, which a student's
+    # kernel never has: every Python process of this run (the kernels included) loads it at start.
+    startup = course / "grading-side-in-kernel"
+    startup.mkdir()
+    (startup / "sitecustomize.py").write_text(
+        "from autograder.grading_side import use_grading_modules\n"
+        f"use_grading_modules({str(ROOT)!r})\n")
     env = {**os.environ, "AUTOGRADER_SEED": str(SEED), **KERNEL_THREADS,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(startup), os.environ.get("PYTHONPATH")])),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     nbgrader = [sys.executable, "-m", "nbgrader"]
     subprocess.run(nbgrader + ["generate_assignment", assignment.name, "--force"], cwd=course, env=env,
@@ -97,27 +109,17 @@ def autograder_grade(assignment, submissions: Path, out: Path, jobs: int, cluste
     return elapsed, {r["student"]: {c: float(r[c]) for c in cells} for r in rows}
 
 
-def overhead_per_submission(assignment, subs: Path, students: list[str], work: Path, small: int, large: int):
-    """Marginal cost of one more submission beyond running its notebook, from two sequential
-    in-process runs (``small`` and ``large`` submissions): the difference in wall time minus the
-    difference in notebook execution time (kernel start to shutdown, measured inside the run),
-    per extra submission. One-off costs (generate_assignment, workspace set-up) cancel out."""
+def parent_cost_per_row(assignment, subs: Path, students: list[str], work: Path) -> float:
+    """Seconds the parent spends per row (gradebook and reports), from an in-process sequential
+    grading of ``students``: the one cost that adding workers cannot spread."""
     from autograder.grading import batch
 
-    runs = {}
-    for k in (small, large):
-        chosen = work / f"subset-{k}"
-        for s in students[:k]:
-            shutil.copytree(subs / s, chosen / s)
-        start = time.perf_counter()
-        with parent_timer() as parent_seconds:
-            results = batch.grade_batch(assignment, chosen, work / f"out-{k}", seed=SEED, jobs=1, progress=False)
-        runs[k] = (time.perf_counter() - start, sum(r.execution_seconds for r in results), parent_seconds[0] / k)
-    (t_small, e_small, _), (t_large, e_large, parent_per_row) = runs[small], runs[large]
-    per_extra = (t_large - t_small) / (large - small)
-    exec_per = (e_large - e_small) / (large - small)
-    one_off = t_small - e_small - small * (per_extra - exec_per)
-    return per_extra, exec_per, one_off, parent_per_row, runs
+    chosen = work / "parent-cost"
+    for s in students:
+        shutil.copytree(subs / s, chosen / s)
+    with parent_timer() as parent_seconds:
+        batch.grade_batch(assignment, chosen, work / "parent-cost-out", seed=SEED, jobs=1, progress=False)
+    return parent_seconds[0] / len(students)
 
 
 @contextlib.contextmanager
@@ -157,64 +159,54 @@ def scale_out_model(per_submission: float, parent_per_row: float, workers: int) 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--assignment", default="00_vectorization")
-    parser.add_argument("--copies", type=int, default=5, help="copies of each sample (8 samples: 5 -> 40 submissions)")
+    parser.add_argument("--submissions", type=int, default=40, help="students, taking the samples in turn")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--scale-out", action="store_true", help="also grade on local:1 and local:2")
-    parser.add_argument("--no-overhead", action="store_true", help="skip the sequential overhead runs")
-    parser.add_argument("--overhead-small", type=int, default=2, help="submissions in the small overhead run")
-    parser.add_argument("--overhead-large", type=int, default=10, help="submissions in the large overhead run")
+    parser.add_argument("--parent-sample", type=int, default=4,
+                        help="submissions graded in-process to time the parent's cost per row")
     args = parser.parse_args()
 
     assignment = get_assignment(ROOT, args.assignment)
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
         tmp = Path(tmp)
-        students = make_submissions(assignment, tmp / "subs", args.copies)
+        students = make_submissions(assignment, tmp / "subs", args.submissions)
         n = len(students)
         print(f"machine: {os.cpu_count()} CPUs; {n} submissions of {assignment.name}; hidden seed {SEED}")
 
-        t_plain, plain_scores = plain_nbgrader(assignment, tmp / "subs", tmp / "course")
-        ways = {"nbgrader autograde (sequential)": (t_plain, plain_scores)}
-        ways[f"autograder grade --jobs {args.jobs}"] = autograder_grade(assignment, tmp / "subs", tmp / "par", args.jobs)
-        ways[f"autograder grade --cluster local:{args.jobs}"] = autograder_grade(
-            assignment, tmp / "subs", tmp / "cluster", args.jobs, cluster=f"local:{args.jobs}")
-        if args.scale_out:
-            ways["autograder grade --cluster local:1"] = autograder_grade(assignment, tmp / "subs", tmp / "c1", 1,
-                                                                          cluster="local:1")
+        plain = "nbgrader autograde (sequential)"
+        jobs, cluster, one = (f"autograder grade --jobs {args.jobs}", f"autograder grade --cluster local:{args.jobs}",
+                              "autograder grade --cluster local:1")
+        ways = {plain: plain_nbgrader(assignment, tmp / "subs", tmp / "course")}
+        ways[jobs] = autograder_grade(assignment, tmp / "subs", tmp / "jobs", args.jobs)
+        ways[cluster] = autograder_grade(assignment, tmp / "subs", tmp / "cluster", args.jobs, cluster=f"local:{args.jobs}")
+        ways[one] = autograder_grade(assignment, tmp / "subs", tmp / "one", 1, cluster="local:1")
+        plain_scores = ways[plain][1]
         identical = all(scores == plain_scores for _, scores in ways.values())
-        par_scores = ways[f"autograder grade --jobs {args.jobs}"][1]
+
         print(f"\n{'way':<38} {'wall time':>10} {'per notebook':>13} {'notebooks/min':>14}")
         for name, (t, _) in ways.items():
             print(f"{name:<38} {t:>9.1f}s {t / n:>12.2f}s {60 * n / t:>14.1f}")
-        t_par = ways[f"autograder grade --jobs {args.jobs}"][0]
-        print(f"\nthroughput ratio --jobs {args.jobs} / plain: {t_plain / t_par:.2f}x; "
-              f"scores identical for all {n} submissions, every way: {identical}")
-        if args.scale_out:
-            t1, t2 = ways["autograder grade --cluster local:1"][0], ways[f"autograder grade --cluster local:{args.jobs}"][0]
-            print(f"scale-out efficiency on {args.jobs} local workers: {t1 / (args.jobs * t2):.2f} "
-                  f"(throughput {n / t2:.3f}/s against {args.jobs} x {n / t1:.3f}/s)")
-        if not identical:
-            diff = [s for s in students if plain_scores.get(s) != par_scores.get(s)]
-            for s in diff[:10]:
-                cells = sorted(set(plain_scores.get(s, {})) | set(par_scores.get(s, {})))
-                changed = [f"{c} {plain_scores.get(s, {}).get(c)} vs {par_scores.get(s, {}).get(c)}" for c in cells
-                           if plain_scores.get(s, {}).get(c) != par_scores.get(s, {}).get(c)]
-                print(f"  {s}: " + "; ".join(changed))
+        t_plain, t_jobs, t_cluster, t_one = (ways[w][0] for w in (plain, jobs, cluster, one))
+        print(f"\nscores identical for all {n} submissions, every way: {identical}")
+        for name, (_, scores) in ways.items():
+            for s in [s for s in students if scores.get(s) != plain_scores.get(s)][:5]:
+                cells = sorted(set(plain_scores.get(s, {})) | set(scores.get(s, {})))
+                changed = [f"{c} {plain_scores.get(s, {}).get(c)} vs {scores.get(s, {}).get(c)}" for c in cells
+                           if plain_scores.get(s, {}).get(c) != scores.get(s, {}).get(c)]
+                print(f"  {name}, {s}: " + "; ".join(changed))
+        print(f"throughput, --jobs {args.jobs} / plain sequential: {t_plain / t_jobs:.2f}x; "
+              f"--cluster local:{args.jobs} / plain sequential: {t_plain / t_cluster:.2f}x")
+        # Both sequential, over the same notebooks: the cost of grading through the wire.
+        print(f"per notebook, grading on one worker / plain nbgrader (checks in the kernel): "
+              f"{t_one / n:.2f} s / {t_plain / n:.2f} s = {t_one / t_plain:.2f}x (goal: at most 1.2x)")
+        print(f"scale-out efficiency, N=1: 1.00 by definition; N={args.jobs}: {t_one / (args.jobs * t_cluster):.2f} "
+              f"(throughput {n / t_cluster:.4f}/s against {args.jobs} x {n / t_one:.4f}/s)")
 
-        if args.no_overhead:
-            return 0 if identical else 1
-        per_extra, exec_per, one_off, parent_per_row, runs = overhead_per_submission(
-            assignment, tmp / "subs", students[:: max(1, n // args.overhead_large)], tmp / "overhead",
-            args.overhead_small, args.overhead_large)
-        print(f"\noverhead (autograder grade --jobs 1, {args.overhead_small} then {args.overhead_large} submissions: "
-              f"{runs[args.overhead_small][0]:.1f} s and {runs[args.overhead_large][0]:.1f} s):")
-        print(f"  each extra submission {per_extra:.2f} s, of which running its notebook {exec_per:.2f} s "
-              f"-> overhead {per_extra - exec_per:.2f} s per submission (goal: under 1 s)")
-        print(f"  one-off per batch (generate_assignment, workspace, reports set-up): {one_off:.1f} s")
-        print(f"  per notebook, grading (checks in the grader, calls over the wire) / plain nbgrader (checks in "
-              f"the kernel): {per_extra:.2f} s / {t_plain / n:.2f} s = {per_extra / (t_plain / n):.2f}x (goal: 1.2x)")
-        print(f"  the parent's own cost per row (gradebook and reports): {parent_per_row:.3f} s")
-        for workers in (1, 2, 64):  # from the marginal cost of a submission on one core, measured above
-            rate, efficiency = scale_out_model(per_extra, parent_per_row, workers)
+        parent_per_row = parent_cost_per_row(assignment, tmp / "subs", students[:: max(1, n // args.parent_sample)]
+                                             [:args.parent_sample], tmp / "parent")
+        print(f"the parent's own cost per row (gradebook and reports, {args.parent_sample} graded in-process): "
+              f"{parent_per_row:.3f} s")
+        for workers in (1, 2, 64):  # one worker's measured cost per submission, and the parent's per row
+            rate, efficiency = scale_out_model(t_one / n, parent_per_row, workers)
             print(f"  model, {workers:>2} workers of one core each: {60 * rate:.1f} notebooks/min, "
                   f"efficiency {efficiency:.2f}")
     return 0 if identical else 1
