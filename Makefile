@@ -20,10 +20,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/autograder demo
 
-# Playwright drives the browser test (tests/test_browser.py); students never need it.
+# Playwright drives the browser test (tests/test_browser.py) and a Dask Gateway server stands in for a
+# hub's (tests/test_cluster.py); students never need either.
 test: $(STAMP)
 	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install --disable-pip-version-check -q playwright \
 	  || echo "playwright could not be installed: tests/test_browser.py will skip"
+	$(BIN)/python -c "import dask_gateway_server" 2>/dev/null || $(BIN)/pip install --disable-pip-version-check -q dask-gateway-server \
+	  || echo "dask-gateway-server could not be installed: the gateway:N test will skip"
 	$(BIN)/python -m pytest -q --durations=30
 
 # The fast lane: unit tests only, no notebook graded (tests marked slow are left out).

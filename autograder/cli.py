@@ -152,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "a zip or folder of lastname_<id>_<submission>_<file>.ipynb")
     p.add_argument("--jobs", "-j", type=int, help="grade this many submissions in parallel (default: the number of cores)")
     p.add_argument("--cluster", metavar="ADDRESS",
-                   help="grade on a Dask cluster: a scheduler address (tcp://host:8786) or local:N (N worker "
-                        "processes here); see docs/ta-reference.md")
+                   help="grade on a Dask cluster: a scheduler address (tcp://host:8786), gateway:N (a new Dask "
+                        "Gateway cluster of N workers) or local:N (N worker processes here); see docs/ta-reference.md")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_grade)
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 import itertools
 import linecache
 import shutil
+import socket
+import subprocess
+import time
+import urllib.request
 import warnings
 from pathlib import Path
 
@@ -43,6 +47,28 @@ def graded_samples(tmp_path_factory):
         results = grade_batch(assignment, assignment.samples_dir, out, seed=DEMO_SEED, progress=False)
         graded[assignment.name] = (assignment, specs, results, out)
     return graded
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_serving(url: str, server: subprocess.Popen, seconds: float, what: str, output) -> None:
+    """Return once ``url`` answers; fail the test, saying ``what`` did not start and showing
+    ``output()``, if ``server`` exits or ``seconds`` pass first (the server is then killed)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"{what} did not start:\n{output()}")
+            time.sleep(0.5)
 
 
 def copy_course(dst: Path) -> Path:

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,7 +26,7 @@ from autograder.notebooks import read_notebook
 from autograder.student_kit import build_student_kit
 
 from .catalogue import mistake
-from .conftest import ROOT
+from .conftest import ROOT, free_port, wait_until_serving
 
 pytestmark = pytest.mark.slow
 
@@ -56,12 +54,6 @@ def _missing() -> str:
     return ""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def kit_notebooks(tmp_path_factory) -> Path:
     """The student kit's notebooks folder: the Lab's root."""
@@ -80,7 +72,7 @@ def lab(tmp_path_factory, kit_notebooks):
     from another folder, with no terminal of its own (as a desktop launcher would start it)."""
     root = kit_notebooks
     home = tmp_path_factory.mktemp("home")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env.update(HOME=str(home), JUPYTER_RUNTIME_DIR=str(home / "runtime"))
     server = subprocess.Popen(
@@ -89,16 +81,8 @@ def lab(tmp_path_factory, kit_notebooks):
          "--allow-root"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/lab", timeout=5)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail("JupyterLab did not start:\n" + (server.stdout.read() if server.stdout else ""))
-            time.sleep(0.5)
+    wait_until_serving(f"{base}/lab", server, 120, "JupyterLab",
+                       lambda: server.stdout.read() if server.stdout else "")
     yield base
     server.terminate()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import re
 import shutil
 import signal
 import threading
@@ -14,7 +15,7 @@ import pytest
 
 from autograder.grading.batch import grade_batch
 
-from .conftest import DEMO_SEED, ROOT
+from .conftest import DEMO_SEED, ROOT, free_port, wait_until_serving
 
 pytestmark = pytest.mark.slow
 distributed = pytest.importorskip("distributed", reason="cluster grading needs the [cluster] extra")
@@ -90,3 +91,73 @@ def test_a_submission_whose_grading_two_workers_died_on_gets_a_row_saying_so(tmp
     assert row["score"] == "0" and row["status"] == "error"
     assert "2 grading workers died while grading it" in row["reason"], row["reason"]
     assert all(row[gid] == "0" for gid in row if gid.startswith("test_"))
+
+
+@pytest.fixture
+def dask_gateway(tmp_path, monkeypatch):
+    """A Dask Gateway server on this machine (the local backend: schedulers and workers as this
+    user's processes), and Dask's configuration pointing at it as a JupyterHub would."""
+    pytest.importorskip("dask_gateway", reason="gateway:N needs the Dask Gateway client ([cluster] extra)")
+    pytest.importorskip("dask_gateway_server", reason="this test needs dask-gateway-server (make test installs it)")
+    import subprocess
+    import sys
+
+    import dask
+    port = free_port()
+    python = sys.executable
+    (tmp_path / "gateway_config.py").write_text(
+        f"c.Proxy.address = '127.0.0.1:{port}'\n"
+        "c.DaskGateway.backend_class = 'dask_gateway_server.backends.local.UnsafeLocalBackend'\n"
+        f"c.ClusterConfig.scheduler_cmd = [{python!r}, '-m', 'distributed.cli.dask_scheduler']\n"
+        f"c.ClusterConfig.worker_cmd = [{python!r}, '-m', 'distributed.cli.dask_worker']\n"
+        "c.ClusterConfig.worker_cores = 1\n"
+        "c.ClusterConfig.worker_memory = '4 G'\n")
+    log = (tmp_path / "gateway.log").open("w")
+    server = subprocess.Popen([python, "-m", "dask_gateway_server", "-f", str(tmp_path / "gateway_config.py")],
+                              cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/api/health", server, 60, "the Dask Gateway server",
+                           lambda: (tmp_path / "gateway.log").read_text()[-2000:])
+        with dask.config.set({"gateway.address": f"http://127.0.0.1:{port}", "gateway.auth.type": "basic"}):
+            yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_a_dask_gateway_cluster_grades_each_sample_as_its_spec_says_and_is_shut_down(dask_gateway, tmp_path):
+    from dask_gateway import Gateway
+
+    from autograder.course import get_assignment
+    from autograder.samples import load_specs
+    assignment = get_assignment(ROOT, "00_vectorization")
+    specs = {s.student: s for s in load_specs(assignment) if s.student in ("correct", "wrong_result")}
+    for student in specs:
+        shutil.copytree(assignment.samples_dir / student, tmp_path / "subs" / student)
+    results = grade_batch(assignment, tmp_path / "subs", tmp_path / "out", seed=DEMO_SEED, progress=False,
+                          cluster="gateway:2")
+    assert sorted(r.student for r in results) == sorted(specs)
+    for result in results:
+        assert not result.reason, result.reason
+        max_points = {c.grade_id: c.max_score for c in result.cells}
+        assert result.cell_scores() == specs[result.student].expected_cell_scores(max_points), result.student
+    with Gateway() as gateway:
+        assert gateway.list_clusters() == []  # the batch's cluster ended with it
+
+
+@pytest.mark.parametrize("address, says", [
+    ("gateway:2", "DASK_GATEWAY__ADDRESS"),
+    ("local:0", "at least one worker"),
+    ("scheduler:8786", "expected a scheduler address (tcp://host:8786), gateway:N or local:N"),
+])
+def test_an_address_that_cannot_be_used_is_refused_before_anything_is_graded(address, says, tmp_path):
+    import dask
+
+    from autograder.course import get_assignment
+    from autograder.grading.cluster import ClusterError
+    assignment = get_assignment(ROOT, "00_vectorization")
+    with dask.config.set({"gateway.address": None}), pytest.raises(ClusterError, match=re.escape(says)):
+        grade_batch(assignment, assignment.samples_dir, tmp_path / "out", seed=DEMO_SEED, progress=False,
+                    cluster=address)
+    assert not (tmp_path / "out").exists()

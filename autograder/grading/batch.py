@@ -88,15 +88,20 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, seed: i
         roster: a roster CSV; ``submissions`` is then an LMS export (zip or folder).
         progress: show a progress bar (on stderr): done/total, failures so far, ETA.
         say: prints the line naming the isolation in force, before the first submission.
-        cluster: a Dask scheduler address or ``local:N`` (see :mod:`.cluster`); ``jobs`` is then unused.
+        cluster: a Dask scheduler address, ``gateway:N`` or ``local:N`` (see :mod:`.cluster`); ``jobs`` is then
+            unused.
 
     Returns:
         One result per graded student, sorted by student.
 
     Raises:
         IsolationError: the machine cannot give the isolation course.toml requires (nothing graded).
+        ClusterError: ``cluster`` is not an address that can be used (nothing graded).
     """
     out = Path(out)
+    if cluster:
+        from .cluster import check_address
+        check_address(cluster)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
     if roster is not None:

@@ -1,7 +1,12 @@
 """``autograder grade ... --cluster ADDRESS``: the same grading, on the workers of a Dask cluster.
 
-``ADDRESS`` is a scheduler (``tcp://host:8786``, from dask-jobqueue, dask-kubernetes or Dask
-Gateway) or ``local:N``, a ``LocalCluster`` of N worker processes on this machine.
+``ADDRESS`` is one of:
+
+- a scheduler's address (``tcp://host:8786``), for a cluster started with dask-jobqueue,
+  dask-kubernetes or ``dask scheduler`` by hand;
+- ``gateway:N``, a new cluster of N workers from Dask Gateway, found and authenticated as Dask's
+  configuration says (on a JupyterHub with Dask Gateway, the hub sets it), shut down at the end;
+- ``local:N``, a ``LocalCluster`` of N worker processes on this machine.
 
 What crosses to the workers, and what comes back:
 
@@ -15,7 +20,8 @@ What crosses to the workers, and what comes back:
 On the worker, :func:`.engine.grade_one` grades it exactly as ``--jobs`` does, in a sandboxed
 kernel on the worker's host. The parent alone writes the gradebook and the reports. A worker that
 dies takes its submission with it; the scheduler grades it again elsewhere, and a submission whose
-grading killed :data:`WORKER_DEATHS_ALLOWED` workers gets its row with that reason.
+grading killed as many workers as the scheduler allows (:data:`WORKER_DEATHS_ALLOWED` on ``local:N``)
+gets its row with that reason.
 """
 from __future__ import annotations
 
@@ -38,37 +44,84 @@ from .limits import COURSE_FILE
 from .results import CellResult, StudentResult
 from .workspace import GradingWorkspace, quiet_gradebook_warnings
 
-WORKER_DEATHS_ALLOWED = 2  # a submission may take down this many workers before it gets a row saying so
+# On the kit's own schedulers, a submission may take down this many workers before it gets a row saying so.
+WORKER_DEATHS_ALLOWED = 2
 _LOCAL = re.compile(r"local:(\d+)")
+_GATEWAY = re.compile(r"gateway:(\d+)")
+FORMS = "a scheduler address (tcp://host:8786), gateway:N or local:N"
 
 
 class ClusterError(RuntimeError):
     """The cluster address is not one we can use (the message says which forms are)."""
 
 
-@contextlib.contextmanager
-def connect(address: str):
-    """A ``distributed.Client`` for ``address``; a ``local:N`` cluster ends with the block."""
+def check_address(address: str) -> None:
+    """Refuse, before anything is graded, an ``address`` that :func:`connect` could not use.
+
+    Raises:
+        ClusterError: the message names the address, what is wrong and the way out.
+    """
     try:
-        import dask
-        from distributed import Client, LocalCluster
+        import distributed  # noqa: F401
     except ImportError as exc:
         raise ClusterError("grading on a cluster needs Dask: pip install 'distributed'") from exc
+    size = _LOCAL.fullmatch(address) or _GATEWAY.fullmatch(address)
+    if size and int(size.group(1)) < 1:
+        raise ClusterError(f"--cluster {address}: a cluster needs at least one worker")
+    if not size and "://" not in address:
+        raise ClusterError(f"--cluster {address!r}: expected {FORMS}")
+    if _GATEWAY.fullmatch(address):
+        try:
+            import dask_gateway  # noqa: F401
+        except ImportError as exc:
+            raise ClusterError(f"--cluster {address} needs the Dask Gateway client: pip install dask-gateway") from exc
+        import dask
+        if not dask.config.get("gateway.address", None):
+            raise ClusterError(f"--cluster {address}: Dask's configuration names no gateway (gateway.address); on a "
+                               "JupyterHub with Dask Gateway the hub sets it, elsewhere set DASK_GATEWAY__ADDRESS")
+
+
+@contextlib.contextmanager
+def connect(address: str):
+    """A ``distributed.Client`` for ``address``; a ``local:N`` or ``gateway:N`` cluster ends with the block."""
+    check_address(address)
+    import dask
+    from distributed import Client, LocalCluster
     # allowed-failures counts the deaths after the first (a scheduler started elsewhere has its own).
     with dask.config.set({"distributed.scheduler.allowed-failures": WORKER_DEATHS_ALLOWED - 1}):
-        local = _LOCAL.fullmatch(address)
-        if local:
-            if int(local.group(1)) < 1:
-                raise ClusterError(f"--cluster {address}: a local cluster needs at least one worker")
+        if local := _LOCAL.fullmatch(address):
             with LocalCluster(n_workers=int(local.group(1)), threads_per_worker=1, processes=True,
                               dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
                     Client(cluster) as client:
                 yield client
-        elif "://" in address:
-            with Client(address) as client:
+        elif gateway := _GATEWAY.fullmatch(address):
+            with gateway_cluster(int(gateway.group(1))) as cluster, cluster.get_client(set_as_default=False) as client:
                 yield client
         else:
-            raise ClusterError(f"--cluster {address!r}: expected a scheduler address (tcp://host:8786) or local:N")
+            with Client(address) as client:
+                yield client
+
+
+@contextlib.contextmanager
+def gateway_cluster(workers: int):
+    """A new Dask Gateway cluster of ``workers`` workers, shut down when the block ends (even on
+    Ctrl-C: a cluster left running holds the course's allocation)."""
+    from dask_gateway import GatewayCluster
+    with GatewayCluster(shutdown_on_close=True) as cluster:
+        cluster.scale(workers)
+        yield cluster
+
+
+def deaths_allowed(client) -> int | None:
+    """How many workers may die grading one task before the scheduler gives it up: its
+    ``allowed-failures`` plus the first death (a scheduler started elsewhere has its own
+    setting); None if the scheduler will not say."""
+    def allowed(dask_scheduler=None) -> int:
+        return int(dask_scheduler.allowed_failures)
+    try:
+        return client.run_on_scheduler(allowed) + 1
+    except Exception:  # noqa: BLE001 - a scheduler that runs no code of ours: the reason gives no number
+        return None
 
 
 def course_archive(base: GradingWorkspace) -> bytes:
@@ -155,6 +208,7 @@ def graded_on_cluster(base: GradingWorkspace, found: list[Submission], seed: int
     with connect(address) as client:
         plugin = _plugin_class()(course_archive(base), base.assignment.name, base.assignment.notebook)
         client.register_plugin(plugin)
+        deaths = deaths_allowed(client)
         futures = {}
         for submission in found:
             data = submission.path.read_bytes() if submission.path is not None else None
@@ -163,14 +217,15 @@ def graded_on_cluster(base: GradingWorkspace, found: list[Submission], seed: int
                                    submission.problem, submission.note, seed, pure=False,
                                    key=f"grade-{submission.student}-{plugin.digest}-{seed}")
             futures[future] = submission
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):
             submission = futures[future]
             original = str(submission.path or "")
             try:
                 data, autograded = future.result()
             except KilledWorker:
-                yield ungraded(base, submission, seed, f"{WORKER_DEATHS_ALLOWED} grading workers died while grading "
-                               "it (each time it was given to a fresh one), so it was not graded"), Path("/nonexistent")
+                how_many = f"{deaths} grading workers" if deaths else "grading workers, as many as the scheduler allows,"
+                yield ungraded(base, submission, seed, f"{how_many} died while grading it (each time it was given "
+                               "to a fresh one), so it was not graded"), Path("/nonexistent")
                 continue
             except Exception as exc:  # noqa: BLE001 - one broken worker must not stop the batch
                 yield ungraded(base, submission, seed,
