@@ -150,6 +150,7 @@ def test_a_dask_gateway_cluster_grades_each_sample_as_its_spec_says_and_is_shut_
     ("gateway:2", "DASK_GATEWAY__ADDRESS"),
     ("local:0", "at least one worker"),
     ("scheduler:8786", "expected a scheduler address (tcp://host:8786), gateway:N or local:N"),
+    ("gateway://traefik-dask-gateway:80/abc123", "use gateway:N"),
 ])
 def test_an_address_that_cannot_be_used_is_refused_before_anything_is_graded(address, says, tmp_path):
     import dask

@@ -70,6 +70,9 @@ def check_address(address: str) -> None:
         raise ClusterError(f"--cluster {address}: a cluster needs at least one worker")
     if not size and "://" not in address:
         raise ClusterError(f"--cluster {address!r}: expected {FORMS}")
+    if address.startswith("gateway://"):
+        raise ClusterError(f"--cluster {address}: a Dask Gateway cluster's own address needs that cluster's TLS "
+                           "credentials; use gateway:N, which asks the gateway for a cluster of N workers")
     if _GATEWAY.fullmatch(address):
         try:
             import dask_gateway  # noqa: F401
