@@ -94,7 +94,7 @@ def test_a_submission_whose_grading_two_workers_died_on_gets_a_row_saying_so(tmp
 
 
 @pytest.fixture
-def dask_gateway(tmp_path, monkeypatch):
+def dask_gateway(tmp_path):
     """A Dask Gateway server on this machine (the local backend: schedulers and workers as this
     user's processes), and Dask's configuration pointing at it as a JupyterHub would."""
     pytest.importorskip("dask_gateway", reason="gateway:N needs the Dask Gateway client ([cluster] extra)")

@@ -65,7 +65,8 @@ def check_address(address: str) -> None:
         import distributed  # noqa: F401
     except ImportError as exc:
         raise ClusterError("grading on a cluster needs Dask: pip install 'distributed'") from exc
-    size = _LOCAL.fullmatch(address) or _GATEWAY.fullmatch(address)
+    gateway = _GATEWAY.fullmatch(address)
+    size = _LOCAL.fullmatch(address) or gateway
     if size and int(size.group(1)) < 1:
         raise ClusterError(f"--cluster {address}: a cluster needs at least one worker")
     if not size and "://" not in address:
@@ -73,7 +74,7 @@ def check_address(address: str) -> None:
     if address.startswith("gateway://"):
         raise ClusterError(f"--cluster {address}: a Dask Gateway cluster's own address needs that cluster's TLS "
                            "credentials; use gateway:N, which asks the gateway for a cluster of N workers")
-    if _GATEWAY.fullmatch(address):
+    if gateway:
         try:
             import dask_gateway  # noqa: F401
         except ImportError as exc:
