@@ -36,7 +36,7 @@ def course_root() -> Path:
 @pytest.fixture(scope="session")
 def graded_samples(tmp_path_factory):
     """``{assignment_name: (assignment, specs, results, out_dir)}``: every sample, graded through
-    the real nbgrader path with a fixed seed, once for the whole session."""
+    the real nbgrader path with a fixed seed and ``--jobs 2``, once for the whole session."""
     from autograder.grading.batch import grade_batch
     graded = {}
     for assignment in list_assignments(ROOT):
@@ -44,9 +44,28 @@ def graded_samples(tmp_path_factory):
         if not specs:
             continue
         out = tmp_path_factory.mktemp(f"graded-{assignment.name}")
-        results = grade_batch(assignment, assignment.samples_dir, out, seed=DEMO_SEED, progress=False)
+        results = grade_batch(assignment, assignment.samples_dir, out, seed=DEMO_SEED, jobs=2, progress=False)
         graded[assignment.name] = (assignment, specs, results, out)
     return graded
+
+
+# The part of the hostile corpus graded again under each weaker configuration this machine can make
+# (tests/test_isolation_configurations.py): what a kernel can reach, and what it can do to the grader.
+SUBSET = ["read_source", "read_other_submissions", "write_gradebook", "delete_course", "open_socket",
+          "kit_by_name", "kit_files", "find_decoys", "fork_bomb", "ignores_interrupt", "kill_own_kernel"]
+WEAKER_CONFIGURATIONS = ["no_sys_admin", "nobody", "no_bwrap"]
+
+
+@pytest.fixture(scope="session")
+def weaker_configurations():
+    """The runs of :data:`SUBSET` under the weaker configurations, in child processes
+    (tests/hostile/configurations.py). They start on first request: the hostile corpus asks for
+    them before it grades, so that the two, which mostly wait on their kernels, run at the same time."""
+    from .hostile.configurations import SubsetRuns
+    runs = SubsetRuns(WEAKER_CONFIGURATIONS, SUBSET,
+                      ROOT / "examples" / "submissions" / "correct" / "01_xor_backprop" / "xor_backprop.ipynb")
+    yield runs
+    runs.stop()
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ from autograder.course import get_assignment
 from autograder.grading.batch import grade_batch
 from autograder.grading.intake import IntakeError, find_submissions
 
-from .conftest import ROOT
+from .conftest import DEMO_SEED, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -80,14 +80,15 @@ def test_missing_or_empty_folder_is_a_clear_error(tmp_path, vectorization):
         find_submissions(tmp_path / "empty", vectorization)
 
 
-def test_same_seed_same_grades(tmp_path, vectorization):
+def test_same_seed_same_grades(tmp_path, vectorization, graded_samples):
+    """Graded again, alone and from a flat folder, with the seed of the session's grading."""
     subs = tmp_path / "subs"
     subs.mkdir()
     shutil.copy(_correct_sample(vectorization), subs / "ann.ipynb")
-    first = grade_batch(vectorization, subs, tmp_path / "a", seed=99, progress=False)[0]
-    second = grade_batch(vectorization, subs, tmp_path / "b", seed=99, progress=False)[0]
-    assert first.cell_scores() == second.cell_scores()
-    hidden_line = [ln for c in first.cells for ln in c.output.splitlines() if "seed 99" in ln]
+    (again,) = grade_batch(vectorization, subs, tmp_path / "a", seed=DEMO_SEED, progress=False)
+    (first,) = [r for r in graded_samples[vectorization.name][2] if r.student == "correct"]
+    assert again.cell_scores() == first.cell_scores()
+    hidden_line = [ln for c in again.cells for ln in c.output.splitlines() if f"seed {DEMO_SEED}" in ln]
     assert hidden_line, "the hidden-test seed must be written into the feedback"
 
 

@@ -3,72 +3,25 @@
 tests/test_hostile_submissions.py grades the whole corpus under the isolation this machine gives
 (root with all capabilities, in CI). Here the cases about what a kernel can reach, plus the honest
 rows, are graded again (one 01_xor_backprop batch, --jobs 2) in three child processes that run at
-the same time: root without CAP_SYS_ADMIN, the unprivileged user nobody, and root without bwrap
-(tests/hostile/configurations.py). In each: nobody's honest work loses a point to a missing layer,
+the same time, and beside the whole corpus (tests/conftest.py): root without CAP_SYS_ADMIN, the
+unprivileged user nobody, and root without bwrap (tests/hostile/configurations.py). In each: nobody's honest work loses a point to a missing layer,
 and every case that the layers in force should stop is stopped. benchmarks/isolation_matrix.py
 runs the full corpus under every configuration (docs/isolation.md has its figures).
 """
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
-
 import pytest
 
-from .conftest import ROOT
-from .hostile import decoys as planted
-from .hostile.configurations import available, wrap
 from .hostile.corpus import load_cases
 
 pytestmark = pytest.mark.slow
 
-SUBSET = ["read_source", "read_other_submissions", "write_gradebook", "delete_course", "open_socket",
-          "kit_by_name", "kit_files", "find_decoys", "fork_bomb", "ignores_interrupt", "kill_own_kernel"]
-DECOY_SOLUTION = ROOT / "examples" / "submissions" / "correct" / "01_xor_backprop" / "xor_backprop.ipynb"
-CONFIGURATIONS_HERE = ("no_sys_admin", "nobody", "no_bwrap")
-
 
 @pytest.fixture(scope="module")
-def reports():
+def reports(weaker_configurations):
     """``{configuration: its report}`` for the configurations this machine can make (the others map
-    to why not): the corpus subset graded under each, in child processes that run at the same
-    time (a grading mostly waits on its kernels, and each must hold whatever runs beside it).
-    The decoys are planted once, for all of them."""
-    why_not = {name: available(name) for name in CONFIGURATIONS_HERE}
-    wanted = [name for name in CONFIGURATIONS_HERE if not why_not[name]]
-    if not wanted:
-        return why_not
-    folder = Path(tempfile.mkdtemp(prefix="iso-config-", dir="/tmp"))  # pytest's own is 0700
-    folder.chmod(0o755)
-    decoys = planted.plant(DECOY_SOLUTION)
-    running, found = {}, dict(why_not)
-    try:
-        decoy_file = decoys.write(folder / "decoys.json")
-        decoy_file.chmod(0o644)
-        for name in wanted:
-            report_dir = folder / name / "report"
-            report_dir.mkdir(parents=True)
-            report_dir.chmod(0o777)  # nobody writes its report here
-            argv, env = wrap(name, [sys.executable, "-m", "tests.hostile.corpus", "--json", str(report_dir / "r.json"),
-                                    "--cases", ",".join(SUBSET), "--decoys", str(decoy_file)], folder / name / "config")
-            running[name] = (subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                              stderr=subprocess.PIPE, text=True), report_dir / "r.json")
-        for name, (proc, report_file) in running.items():
-            out, err = proc.communicate(timeout=1800)
-            found[name] = json.loads(report_file.read_text()) if proc.returncode == 0 else \
-                AssertionError(f"grading under {name} exited {proc.returncode}:\n{out[-2000:]}{err[-4000:]}")
-    finally:
-        for proc, _ in running.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        planted.remove(decoys)
-        shutil.rmtree(folder, ignore_errors=True)
-    return found
+    to why not). The runs started when the session first asked for them (tests/conftest.py)."""
+    return weaker_configurations.reports()
 
 
 def _graded_under(name: str, reports: dict) -> dict:

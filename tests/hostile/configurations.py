@@ -17,6 +17,7 @@ import os
 import shlex
 import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -127,3 +128,59 @@ def wrap(name: str, command: list[str], scratch: Path) -> tuple[list[str], dict[
         script.write_text("\n".join([*lines, 'exec "$@"']) + "\n")
         inner = ["unshare", "--mount", "--propagation", "private", "--", "sh", str(script), *inner]
     return inner, env
+
+
+class SubsetRuns:
+    """Part of the corpus graded under several configurations, each in a child process, all at the
+    same time (a hostile grading mostly waits on its kernels). The decoys are planted once, for
+    all of them, and removed when they have finished."""
+
+    def __init__(self, names: list[str], cases: list[str], decoy_solution: Path):
+        import tempfile
+        from . import decoys as planted
+        self.found: dict = {name: available(name) for name in names}  # why not, where it cannot be made
+        self.running: dict = {}
+        self.planted = None
+        wanted = [name for name in names if not self.found[name]]
+        if not wanted:
+            return
+        self.folder = Path(tempfile.mkdtemp(prefix="iso-config-", dir="/tmp"))  # pytest's own is 0700
+        self.folder.chmod(0o755)
+        self.planted = planted.plant(decoy_solution)
+        decoy_file = self.planted.write(self.folder / "decoys.json")
+        decoy_file.chmod(0o644)
+        for name in wanted:
+            report_dir = self.folder / name / "report"
+            report_dir.mkdir(parents=True)
+            report_dir.chmod(0o777)  # nobody writes its report here
+            argv, env = wrap(name, [sys.executable, "-m", "tests.hostile.corpus", "--json", str(report_dir / "r.json"),
+                                    "--cases", ",".join(cases), "--decoys", str(decoy_file)],
+                             self.folder / name / "config")
+            self.running[name] = (subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.PIPE, text=True), report_dir / "r.json")
+
+    def reports(self) -> dict:
+        """Wait for every run: ``{configuration: its report}``, or why it could not be made (a
+        string), or how its run failed (an ``AssertionError``)."""
+        import json
+        try:
+            for name, (proc, report_file) in list(self.running.items()):
+                out, err = proc.communicate(timeout=1800)
+                self.found[name] = json.loads(report_file.read_text()) if proc.returncode == 0 else \
+                    AssertionError(f"grading under {name} exited {proc.returncode}:\n{out[-2000:]}{err[-4000:]}")
+                del self.running[name]
+        finally:
+            self.stop()
+        return self.found
+
+    def stop(self) -> None:
+        from . import decoys as planted
+        for proc, _ in self.running.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.running.clear()
+        if self.planted is not None:
+            planted.remove(self.planted)
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.planted = None

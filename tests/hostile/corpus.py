@@ -15,6 +15,7 @@ import copy
 import json
 import shutil
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,24 +233,34 @@ def honest_verdicts(honest: dict) -> dict[str, str]:
 
 
 def grade_corpus(work: Path, jobs: int = 2, seed: int = 2024, only: list[str] | None = None) -> tuple[dict, dict]:
-    """Grade every case (or those named in ``only``), and honest copies, per assignment;
-    ``({case: Graded}, {assignment: [honest results]})``. Destructive cases are left out where
-    they would do harm (:func:`runs_here`)."""
+    """Grade every case (or those named in ``only``), and honest copies, in one batch per assignment,
+    the batches at the same time; ``({case: Graded}, {assignment: [honest results]})``. Destructive
+    cases are left out where they would do harm (:func:`runs_here`)."""
     from autograder.grading.batch import grade_batch
     from autograder.notebooks import cell_output_text, read_notebook
 
     course = prepare_course(work / "course")
     cases = [c for c in load_cases() if (only is None or c.name in only) and runs_here(c)]
-    graded, honest = {}, {}
-    for name in sorted({c.assignment for c in cases}):
+    names = sorted({c.assignment for c in cases})
+
+    def graded_batch(name: str) -> dict:
         assignment = get_assignment(course, name)
         subs = work / f"subs-{name}"
-        mine = [c for c in cases if c.assignment == name]
-        for case in mine:
-            build(case, course, subs)
+        for case in cases:
+            if case.assignment == name:
+                build(case, course, subs)
         honest_copies(assignment, subs, ["correct", "stub"])
+        return {r.student: r for r in grade_batch(assignment, subs, work / f"out-{name}", seed=seed, jobs=jobs,
+                                                   progress=False)}
+
+    # The batches run at the same time: most of a hostile batch is waiting for a kernel to time out.
+    with ThreadPoolExecutor(max_workers=len(names) or 1) as pool:
+        batches = dict(zip(names, pool.map(graded_batch, names)))
+    graded, honest = {}, {}
+    for name, results in batches.items():
+        assignment = get_assignment(course, name)
         out = work / f"out-{name}"
-        results = {r.student: r for r in grade_batch(assignment, subs, out, seed=seed, jobs=jobs, progress=False)}
+        mine = [c for c in cases if c.assignment == name]
         honest[name] = [r for s, r in results.items() if s.startswith("honest-")]
         for case in mine:
             g = Graded(case, results[case.name])
