@@ -49,25 +49,6 @@ def graded_samples(tmp_path_factory):
     return graded
 
 
-# The part of the hostile corpus graded again under each weaker configuration this machine can make
-# (tests/test_isolation_configurations.py): what a kernel can reach, and what it can do to the grader.
-SUBSET = ["read_source", "read_other_submissions", "write_gradebook", "delete_course", "open_socket",
-          "kit_by_name", "kit_files", "find_decoys", "fork_bomb", "ignores_interrupt", "kill_own_kernel"]
-WEAKER_CONFIGURATIONS = ["no_sys_admin", "nobody", "no_bwrap"]
-
-
-@pytest.fixture(scope="session")
-def weaker_configurations():
-    """The runs of :data:`SUBSET` under the weaker configurations, in child processes
-    (tests/hostile/configurations.py). They start on first request: the hostile corpus asks for
-    them before it grades, so that the two, which mostly wait on their kernels, run at the same time."""
-    from .hostile.configurations import SubsetRuns
-    runs = SubsetRuns(WEAKER_CONFIGURATIONS, SUBSET,
-                      ROOT / "examples" / "submissions" / "correct" / "01_xor_backprop" / "xor_backprop.ipynb")
-    yield runs
-    runs.stop()
-
-
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:

@@ -2,9 +2,9 @@
 
 tests/test_hostile_submissions.py grades the whole corpus under the isolation this machine gives
 (root with all capabilities, in CI). Here the cases about what a kernel can reach, plus the honest
-rows, are graded again (one 01_xor_backprop batch, --jobs 2) in three child processes that run at
-the same time, and beside the whole corpus (tests/conftest.py): root without CAP_SYS_ADMIN, the
-unprivileged user nobody, and root without bwrap (tests/hostile/configurations.py). In each: nobody's honest work loses a point to a missing layer,
+rows, are graded again (one 01_xor_backprop batch, --jobs 1) in three child processes that run at
+the same time: root without CAP_SYS_ADMIN, the unprivileged user nobody, and root without bwrap
+(tests/hostile/configurations.py). In each: nobody's honest work loses a point to a missing layer,
 and every case that the layers in force should stop is stopped. benchmarks/isolation_matrix.py
 runs the full corpus under every configuration (docs/isolation.md has its figures).
 """
@@ -12,16 +12,26 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import ROOT
+from .hostile.configurations import SubsetRuns
 from .hostile.corpus import load_cases
 
 pytestmark = pytest.mark.slow
 
+SUBSET = ["read_source", "read_other_submissions", "write_gradebook", "delete_course", "open_socket",
+          "kit_by_name", "kit_files", "find_decoys", "fork_bomb", "ignores_interrupt", "kill_own_kernel"]
+DECOY_SOLUTION = ROOT / "examples" / "submissions" / "correct" / "01_xor_backprop" / "xor_backprop.ipynb"
+
 
 @pytest.fixture(scope="module")
-def reports(weaker_configurations):
+def reports():
     """``{configuration: its report}`` for the configurations this machine can make (the others map
-    to why not). The runs started when the session first asked for them (tests/conftest.py)."""
-    return weaker_configurations.reports()
+    to why not). One kernel each: three at a time keep the load of one ``--jobs 2`` batch or so."""
+    runs = SubsetRuns(["no_sys_admin", "nobody", "no_bwrap"], SUBSET, DECOY_SOLUTION, jobs=1)
+    try:
+        return runs.reports()
+    finally:
+        runs.stop()
 
 
 def _graded_under(name: str, reports: dict) -> dict:

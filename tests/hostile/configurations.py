@@ -135,7 +135,7 @@ class SubsetRuns:
     same time (a hostile grading mostly waits on its kernels). The decoys are planted once, for
     all of them, and removed when they have finished."""
 
-    def __init__(self, names: list[str], cases: list[str], decoy_solution: Path):
+    def __init__(self, names: list[str], cases: list[str], decoy_solution: Path, jobs: int = 2):
         import tempfile
         from . import decoys as planted
         self.found: dict = {name: available(name) for name in names}  # why not, where it cannot be made
@@ -154,7 +154,7 @@ class SubsetRuns:
             report_dir.mkdir(parents=True)
             report_dir.chmod(0o777)  # nobody writes its report here
             argv, env = wrap(name, [sys.executable, "-m", "tests.hostile.corpus", "--json", str(report_dir / "r.json"),
-                                    "--cases", ",".join(cases), "--decoys", str(decoy_file)],
+                                    "--cases", ",".join(cases), "--decoys", str(decoy_file), "--jobs", str(jobs)],
                              self.folder / name / "config")
             self.running[name] = (subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                                    stderr=subprocess.PIPE, text=True), report_dir / "r.json")
