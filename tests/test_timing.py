@@ -313,3 +313,32 @@ class TestTableAndFormat:
             assert sorted(p.get_width() for p in ax.patches) == [0.005, 0.5]
         finally:
             plt.close(ax.figure)
+
+
+class _KernelFunction:
+    """Stands in for a student's function timed by requests to the kernel: a request of ``n`` calls
+    costs 2 ms plus 10 µs a call; the request of ``pause_at`` calls is held up once by 150 ms."""
+
+    def __init__(self, pause_at: int | None = None):
+        self.pause_at = pause_at
+        self.requests = []
+
+    def repeat(self, n: int) -> None:
+        self.requests.append(n)
+        pause = 0.15 if n == self.pause_at and self.requests.count(n) == 1 else 0.0
+        time.sleep(2e-3 + 1e-5 * n + pause)
+
+
+def test_a_pause_while_calibrating_does_not_leave_samples_of_a_few_calls():
+    steady = timing._calibrate_kernel_calls(_KernelFunction())
+    assert steady.calls >= 4**6  # 10 µs a call: about 10,000 calls make the 0.1 s a sample needs
+    paused = timing._calibrate_kernel_calls(_KernelFunction(pause_at=4))
+    assert paused.calls == steady.calls  # the held-up request of 4 calls did not end the growth
+
+
+def test_no_garbage_is_collected_while_timing(no_cuda):
+    seen = []
+    time_side_by_side([Implementation("A", lambda: seen.append(__import__("gc").isenabled()))], rounds=2,
+                      min_sample_s=0)
+    assert seen and not any(seen)
+    assert __import__("gc").isenabled()

@@ -156,18 +156,20 @@ class SubsetRuns:
             argv, env = wrap(name, [sys.executable, "-m", "tests.hostile.corpus", "--json", str(report_dir / "r.json"),
                                     "--cases", ",".join(cases), "--decoys", str(decoy_file), "--jobs", str(jobs)],
                              self.folder / name / "config")
-            self.running[name] = (subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                                   stderr=subprocess.PIPE, text=True), report_dir / "r.json")
+            log = self.folder / name / "output.log"  # a file, not a pipe: no child waits on a full pipe
+            with log.open("w") as out:
+                proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            self.running[name] = (proc, report_dir / "r.json", log)
 
     def reports(self) -> dict:
         """Wait for every run: ``{configuration: its report}``, or why it could not be made (a
         string), or how its run failed (an ``AssertionError``)."""
         import json
         try:
-            for name, (proc, report_file) in list(self.running.items()):
-                out, err = proc.communicate(timeout=1800)
+            for name, (proc, report_file, log) in list(self.running.items()):
+                proc.wait(timeout=1800)
                 self.found[name] = json.loads(report_file.read_text()) if proc.returncode == 0 else \
-                    AssertionError(f"grading under {name} exited {proc.returncode}:\n{out[-2000:]}{err[-4000:]}")
+                    AssertionError(f"grading under {name} exited {proc.returncode}:\n{log.read_text()[-6000:]}")
                 del self.running[name]
         finally:
             self.stop()
@@ -175,7 +177,7 @@ class SubsetRuns:
 
     def stop(self) -> None:
         from . import decoys as planted
-        for proc, _ in self.running.values():
+        for proc, *_ in self.running.values():
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
