@@ -169,12 +169,7 @@ def _calibrate_kernel_calls(repeatable, target_s: float = REMOTE_SAMPLE_S) -> _K
     """Grow the number of calls per request (x4 at a time, so no request overshoots by much) until
     two requests in a row last at least ``target_s`` and 20 times an empty request's cost; that
     cost is then at most 5 % of a sample, and is taken off every sample."""
-    empty = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        repeatable.repeat(0)
-        empty.append(time.perf_counter() - t0)
-    overhead = statistics.median(empty)
+    overhead = statistics.median(_request_seconds(repeatable, 0) for _ in range(3))
     bar = max(target_s, 20 * overhead)
     calls = 1
     while calls < 10**6:

@@ -6,6 +6,7 @@ thresholds themselves are tested on hand-built tables, where the numbers are exa
 """
 from __future__ import annotations
 
+import gc
 import math
 import time
 
@@ -338,7 +339,7 @@ def test_a_pause_while_calibrating_does_not_leave_samples_of_a_few_calls():
 
 def test_no_garbage_is_collected_while_timing(no_cuda):
     seen = []
-    time_side_by_side([Implementation("A", lambda: seen.append(__import__("gc").isenabled()))], rounds=2,
+    time_side_by_side([Implementation("A", lambda: seen.append(gc.isenabled()))], rounds=2,
                       min_sample_s=0)
     assert seen and not any(seen)
-    assert __import__("gc").isenabled()
+    assert gc.isenabled()

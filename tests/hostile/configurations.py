@@ -136,6 +136,7 @@ class SubsetRuns:
     all of them, and removed when they have finished."""
 
     def __init__(self, names: list[str], cases: list[str], decoy_solution: Path, jobs: int = 2):
+        """Start the runs; :meth:`reports` waits for them, and stops them whatever happens."""
         import tempfile
         from . import decoys as planted
         self.found: dict = {name: available(name) for name in names}  # why not, where it cannot be made
@@ -147,6 +148,13 @@ class SubsetRuns:
         self.folder = Path(tempfile.mkdtemp(prefix="iso-config-", dir="/tmp"))  # pytest's own is 0700
         self.folder.chmod(0o755)
         self.planted = planted.plant(decoy_solution)
+        try:
+            self._start(wanted, cases, jobs)
+        except BaseException:
+            self.stop()  # no decoy, folder or child outlives a start that failed
+            raise
+
+    def _start(self, wanted: list[str], cases: list[str], jobs: int) -> None:
         decoy_file = self.planted.write(self.folder / "decoys.json")
         decoy_file.chmod(0o644)
         for name in wanted:

@@ -241,28 +241,26 @@ def grade_corpus(work: Path, jobs: int = 2, seed: int = 2024, only: list[str] | 
 
     course = prepare_course(work / "course")
     cases = [c for c in load_cases() if (only is None or c.name in only) and runs_here(c)]
-    names = sorted({c.assignment for c in cases})
+    by_assignment = {name: [c for c in cases if c.assignment == name] for name in sorted({c.assignment for c in cases})}
 
     def graded_batch(name: str) -> dict:
         assignment = get_assignment(course, name)
         subs = work / f"subs-{name}"
-        for case in cases:
-            if case.assignment == name:
-                build(case, course, subs)
+        for case in by_assignment[name]:
+            build(case, course, subs)
         honest_copies(assignment, subs, ["correct", "stub"])
         return {r.student: r for r in grade_batch(assignment, subs, work / f"out-{name}", seed=seed, jobs=jobs,
                                                    progress=False)}
 
     # The batches run at the same time: most of a hostile batch is waiting for a kernel to time out.
-    with ThreadPoolExecutor(max_workers=len(names) or 1) as pool:
-        batches = dict(zip(names, pool.map(graded_batch, names)))
+    with ThreadPoolExecutor(max_workers=len(by_assignment) or 1) as pool:
+        batches = dict(zip(by_assignment, pool.map(graded_batch, by_assignment)))
     graded, honest = {}, {}
     for name, results in batches.items():
         assignment = get_assignment(course, name)
         out = work / f"out-{name}"
-        mine = [c for c in cases if c.assignment == name]
         honest[name] = [r for s, r in results.items() if s.startswith("honest-")]
-        for case in mine:
+        for case in by_assignment[name]:
             g = Graded(case, results[case.name])
             autograded = out / ".nbgrader" / "autograded" / case.name / name / f"{assignment.notebook}.ipynb"
             if case.insert and autograded.is_file():
