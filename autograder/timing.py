@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -155,7 +156,11 @@ class TimingTable:
         return ax
 
 
-REMOTE_SAMPLE_S = 0.1
+REMOTE_SAMPLE_S = 0.05
+# A sample lasts at least this many empty requests, so the request's own cost, which is taken off
+# every sample, is at most a tenth of it: the bars sit five times or more below a correct answer's
+# speedup, and a disguised loop's speedup only drops when a request costs more than it seemed.
+SAMPLE_OVER_OVERHEAD = 10
 
 
 @dataclass
@@ -166,18 +171,29 @@ class _KernelCalls:
 
 
 def _calibrate_kernel_calls(repeatable, target_s: float = REMOTE_SAMPLE_S) -> _KernelCalls:
-    """Grow the number of calls per request (x4 at a time, so no request overshoots by much) until
-    two requests in a row last at least ``target_s`` and 20 times an empty request's cost; that
-    cost is then at most 5 % of a sample, and is taken off every sample."""
+    """Find the number of calls per request whose requests last at least ``target_s`` and
+    ``SAMPLE_OVER_OVERHEAD`` empty requests, two in a row.
+
+    While a request is mostly its own cost the count grows x4; once the calls' share can be
+    measured (twice the request's cost) the count jumps to what that share says reaches the bar,
+    with a fifth to spare, so that samples do not overshoot it by up to four times.
+    """
     overhead = statistics.median(_request_seconds(repeatable, 0) for _ in range(3))
-    bar = max(target_s, 20 * overhead)
+    bar = max(target_s, SAMPLE_OVER_OVERHEAD * overhead)
     calls = 1
     while calls < 10**6:
-        # Two requests in a row must reach the bar: one that a pause of this process or the kernel's
-        # stretched would stop the growth early, leaving samples of a few calls made of overhead.
-        if all(_request_seconds(repeatable, calls) >= bar for _ in range(2)):
-            break
-        calls *= 4
+        seconds = _request_seconds(repeatable, calls)
+        if seconds >= bar:
+            # Two requests in a row must reach the bar: one that a pause of this process or the
+            # kernel's stretched would stop the growth early, leaving samples of a few calls.
+            seconds = _request_seconds(repeatable, calls)
+            if seconds >= bar:
+                break
+        work = seconds - overhead
+        if work < 2 * overhead:
+            calls *= 4
+        else:
+            calls = min(16 * calls, max(calls + 1, math.ceil(1.2 * calls * (bar - overhead) / work)))
     return _KernelCalls(calls, overhead)
 
 
@@ -240,17 +256,18 @@ def _timed_side_by_side(implementations: list[Implementation], baseline: str | N
         _synchronize(impl.device)
         warm_s = time.perf_counter() - t0
         one_call = max(warm_s / max(1, warmup), 1e-9)
+        if warm_s > max_seconds_each:
+            # The warm-up alone spent the budget: its per-call time is the one sample, rather
+            # than calling a slow implementation again (to calibrate, or to time it).
+            row.calls_per_sample = 1
+            row.samples.append(one_call)
+            continue
         if hasattr(impl.fn, "repeat"):
             # Timed around requests to the kernel, by this process's clock.
             plan = _calibrate_kernel_calls(impl.fn)
             row.calls_per_sample, overheads[id(row)] = plan.calls, plan.overhead_s
         else:
             row.calls_per_sample = max(1, int(min_sample_s / one_call))
-        if warm_s > max_seconds_each:
-            # The warm-up alone spent the budget: its per-call time is the one sample, rather
-            # than calling a slow implementation again.
-            row.samples.append(one_call)
-            continue
         spent[id(row)] = warm_s
         active.append((impl, row))
 

@@ -318,23 +318,44 @@ class TestTableAndFormat:
 
 class _KernelFunction:
     """Stands in for a student's function timed by requests to the kernel: a request of ``n`` calls
-    costs 2 ms plus 10 µs a call; the request of ``pause_at`` calls is held up once by 150 ms."""
+    costs 2 ms plus ``per_call`` seconds a call; the request of ``pause_at`` calls is held up once
+    by 150 ms."""
 
-    def __init__(self, pause_at: int | None = None):
-        self.pause_at = pause_at
+    def __init__(self, pause_at: int | None = None, per_call: float = 1e-5):
+        self.pause_at, self.per_call = pause_at, per_call
         self.requests = []
+
+    def __call__(self) -> None:
+        self.repeat(1)
 
     def repeat(self, n: int) -> None:
         self.requests.append(n)
         pause = 0.15 if n == self.pause_at and self.requests.count(n) == 1 else 0.0
-        time.sleep(2e-3 + 1e-5 * n + pause)
+        time.sleep(2e-3 + self.per_call * n + pause)
 
 
 def test_a_pause_while_calibrating_does_not_leave_samples_of_a_few_calls():
     steady = timing._calibrate_kernel_calls(_KernelFunction())
-    assert steady.calls >= 4**6  # 10 µs a call: about 10,000 calls make the 0.1 s a sample needs
+    assert steady.calls >= 4_000  # 10 µs a call: about 5,000 calls make the 0.05 s a sample needs
     paused = timing._calibrate_kernel_calls(_KernelFunction(pause_at=4))
-    assert paused.calls == steady.calls  # the held-up request of 4 calls did not end the growth
+    assert paused.calls >= 4_000  # the held-up request of 4 calls did not end the growth
+
+
+@pytest.mark.parametrize("per_call", [1e-6, 1e-5, 1e-4, 1e-3])
+def test_samples_in_the_kernel_reach_the_bar_without_overshooting_it(per_call):
+    kernel = _KernelFunction(per_call=per_call)
+    plan = timing._calibrate_kernel_calls(kernel)
+    sample = 2e-3 + per_call * plan.calls
+    assert timing.REMOTE_SAMPLE_S <= sample < 2 * timing.REMOTE_SAMPLE_S, (plan, kernel.requests)
+    # The calibration itself costs a few samples, not dozens.
+    assert sum(2e-3 + per_call * n for n in kernel.requests) < 6 * timing.REMOTE_SAMPLE_S, kernel.requests
+
+
+def test_a_function_slower_than_the_budget_is_not_calibrated(no_cuda):
+    kernel = _KernelFunction(per_call=0.2)
+    table = time_side_by_side([Implementation("slow", kernel)], rounds=3, max_seconds_each=0.1)
+    assert kernel.requests == [1]  # the warm-up, and nothing more
+    assert table.row("slow").median_s == pytest.approx(0.202, abs=0.05)
 
 
 def test_no_garbage_is_collected_while_timing(no_cuda):
