@@ -224,7 +224,7 @@ def _codec():
 
 
 def save(recorder: Recorder, path: Path, recorded_from: str) -> int:
-    """Write the recorded answers to ``path`` (one compressed ``.npz`` in the wire's format, plain data
+    """Write the recorded answers to ``path`` (one compressed ``.npz`` of the wire's tree and arrays, plain data
     only) with ``recorded_from``, the fingerprint of what they were recorded from; return their count."""
     import json
     encoder, _ = _codec()
@@ -240,9 +240,9 @@ def save(recorder: Recorder, path: Path, recorded_from: str) -> int:
 
 def recorded_from(path: Path) -> str | None:
     """The fingerprint a published file was recorded from (None when missing or unreadable)."""
-    from .grading.wire import WireError, read_message
+    from .grading.wire import WireError, read_archive
     try:
-        meta, _ = read_message(path, 1 << 31)
+        meta, _ = read_archive(path, 1 << 31)
     except WireError:
         return None
     return meta.get("recorded_from")
@@ -257,11 +257,11 @@ class Published:
 
     def _load(self) -> dict:
         if self._entries is None:
-            from .grading.wire import read_message
+            from .grading.wire import read_archive
             if not self.path.is_file():
                 raise NotPublished(f"the published answers {self.path.name} are missing from the kit: "
                                    "reinstall it")
-            meta, arrays = read_message(self.path, 1 << 31)
+            meta, arrays = read_archive(self.path, 1 << 31)
             _, decoder = _codec()
             decode = decoder(arrays).decode
             self._entries = {key: [([np.asarray(a) for a in decode(numbers)], decode(result))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import warnings
 
 import numpy as np
@@ -168,18 +169,59 @@ def test_repeat_runs_the_calls_in_one_request(kernel):
 
 
 def test_a_reply_that_is_a_link_or_too_big_or_pickled_is_refused(tmp_path):
-    os.symlink("/etc/passwd", tmp_path / "link.npz")
+    os.symlink("/etc/passwd", tmp_path / "link.msg")
     with pytest.raises(WireError, match="symbolic link"):
-        read_message(tmp_path / "link.npz", 1 << 20)
-    write_message(tmp_path / "big.npz", {"ok": True}, [np.zeros(1000)])
+        read_message(tmp_path / "link.msg", 1 << 20)
+    write_message(tmp_path / "big.msg", {"ok": True}, [np.zeros(1000)])
     with pytest.raises(WireError, match="more than"):
-        read_message(tmp_path / "big.npz", 100)
+        read_message(tmp_path / "big.msg", 100)
     np.savez(tmp_path / "pickled.npz", meta=np.frombuffer(b'{"ok": true}', dtype=np.uint8),
              a0=np.array([object()], dtype=object))
     with pytest.raises(WireError, match="malformed"):
         read_message(tmp_path / "pickled.npz", 1 << 20)
     with pytest.raises(WireError, match="no reply"):
-        read_message(tmp_path / "missing.npz", 1 << 20)
+        read_message(tmp_path / "missing.msg", 1 << 20)
+
+
+def _frame(header: bytes, body: bytes = b"", length: int | None = None) -> bytes:
+    from autograder.grading.wire import FRAME_MAGIC
+    return FRAME_MAGIC + (len(header) if length is None else length).to_bytes(8, "little") + header + body
+
+
+# Messages a hostile kernel could write instead of a reply, and what the grader says of each.
+MALFORMED_FRAMES = {
+    "not a frame": (b"PK\x03\x04 a zip", "does not start"),
+    "a header longer than the file": (_frame(b'{"meta": {}, "arrays": []}', length=1 << 40), "cut short"),
+    "a header that is not JSON": (_frame(b"{meta"), "JSONDecodeError"),
+    "a header that is a list": (_frame(b"[]"), "not an object"),
+    "an object array": (_frame(b'{"meta": {}, "arrays": [["|O", [1]]]}', bytes(8)), "not a number"),
+    "a structured array": (_frame(b'{"meta": {}, "arrays": [[[["a", "<f8"]], [1]]]}', bytes(8)), "not [dtype, shape]"),
+    "an unknown dtype": (_frame(b'{"meta": {}, "arrays": [["<q9", [1]]]}', bytes(8)), "unknown dtype"),
+    "a negative shape": (_frame(b'{"meta": {}, "arrays": [["<f8", [-1]]]}'), "not [dtype, shape]"),
+    "an array past the end": (_frame(b'{"meta": {}, "arrays": [["<f8", [1000000000, 1000000000]]]}', bytes(8)),
+                              "runs past its end"),
+    "bytes after the last array": (_frame(b'{"meta": {}, "arrays": [["<f8", [1]]]}', bytes(16)), "bytes after"),
+}
+
+
+@pytest.mark.parametrize("name", MALFORMED_FRAMES)
+def test_a_malformed_message_is_refused_with_what_is_wrong(tmp_path, name):
+    data, says = MALFORMED_FRAMES[name]
+    (tmp_path / "reply.msg").write_bytes(data)
+    with pytest.raises(WireError, match=f"malformed.*{re.escape(says)}"):
+        read_message(tmp_path / "reply.msg", 1 << 20)
+
+
+def test_a_message_keeps_dtypes_shapes_and_values_and_its_arrays_are_writable(tmp_path):
+    arrays = [np.arange(6, dtype=np.int16).reshape(2, 3), np.array(2.5), np.zeros((0, 4)), np.array([True, False]),
+              np.array([1 + 2j], dtype=np.complex64), np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+              np.arange(10.0)[::3]]
+    write_message(tmp_path / "m.msg", {"x": [1, "two", float("nan")]}, arrays)
+    meta, got = read_message(tmp_path / "m.msg", 1 << 20)
+    assert meta["x"][:2] == [1, "two"] and np.isnan(meta["x"][2])
+    for a, b in zip(arrays, got, strict=True):
+        assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(a, b)
+        assert b.flags.writeable and b.flags.aligned
 
 
 def test_the_kernel_cannot_send_callables_or_objects_it_was_not_given(kernel):

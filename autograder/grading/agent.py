@@ -67,8 +67,8 @@ class GraderPart:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         token = secrets.token_hex(8)
-        request = os.path.join(_folders["replies"], f"part-{token}.npz")
-        reply = os.path.join(_folders["requests"], f"part-{token}.npz")
+        request = os.path.join(_folders["replies"], f"part-{token}.msg")
+        reply = os.path.join(_folders["requests"], f"part-{token}.msg")
         encoder = Encoder(Mirror(), _refuse_part_argument(self.__name__), pair_new=False)
         meta = {"part": self.__name__, "args": encoder.encode(tuple(args)), "kwargs": encoder.encode(dict(kwargs))}
         write_message(request, meta, encoder.arrays)

@@ -169,8 +169,8 @@ class RemoteSession:
         encoder = encoder or self._encoder()
         token = f"{self.requests}-{secrets.token_hex(6)}"
         self.requests += 1
-        request = self.request_folder / f"request-{token}.npz"
-        reply = self.reply_folder / f"reply-{token}.npz"
+        request = self.request_folder / f"request-{token}.msg"
+        reply = self.reply_folder / f"reply-{token}.msg"
         meta = dict(meta, reset=self._reset)
         write_message(request, meta, encoder.arrays)
         try:
@@ -241,8 +241,8 @@ class RemoteSession:
         run the part here on the (plain) arguments the kernel sent, write the result back."""
         if not re.fullmatch(r"[0-9a-f]{16}", token):
             return
-        request = self.reply_folder / f"part-{token}.npz"
-        reply = self.request_folder / f"part-{token}.npz"
+        request = self.reply_folder / f"part-{token}.msg"
+        reply = self.request_folder / f"part-{token}.msg"
         answer: dict = {"ok": True}
         encoder = Encoder(Mirror(), _refuse_result, pair_new=False)
         try:

@@ -1,8 +1,8 @@
 """How values cross between the grading process and the student's kernel: plain data only.
 
-A message is one ``.npz`` file: a JSON tree under ``meta`` and the numeric arrays it refers to
-(``a0``, ``a1``, ...). Nothing is pickled, so a hostile kernel can send back numbers, strings
-and structure, never an object with code in it (an ``__eq__`` that always says equal, say).
+A message is one file: a JSON tree and the numeric arrays its nodes refer to by number (the
+layout is at ``FRAME_MAGIC``). Nothing is pickled, so a hostile kernel can send back numbers,
+strings and structure, never an object with code in it (an ``__eq__`` that always says equal, say).
 
 The tree's nodes:
 
@@ -11,8 +11,8 @@ The tree's nodes:
 ``[...]``                    a list
 ``{"$tu": [...]}``           a tuple
 ``{"$di": [[k, v], ...]}``   a dict (keys are encoded too)
-``{"$nd": i}``               a NumPy array of a numeric or bool dtype (``a<i>``)
-``{"$np": i}``               a NumPy scalar (a 0-d ``a<i>``)
+``{"$nd": i}``               a NumPy array of a numeric or bool dtype (the message's ``i``-th array)
+``{"$np": i}``               a NumPy scalar (a 0-d array ``i``)
 ``{"$pt": i, "dt": d, "rg": b, "dev": s}``  a torch tensor: its values, dtype, requires_grad, device
 ``{"$rng": state}``          a ``numpy.random.Generator`` (its bit generator's state)
 ``{"$it": [...]}``           an iterator (a generator's items, drawn to the end by the kernel)
@@ -34,6 +34,7 @@ import functools
 import inspect
 import io
 import json
+import math
 import os
 import secrets
 import stat
@@ -395,16 +396,26 @@ class Decoder:
         return self.special(node)
 
 
+# A message file: this line, the header's length (8 bytes, little-endian), the header (JSON: the
+# tree under "meta", each array's dtype and shape under "arrays"), then each array's bytes in C
+# order. Not an .npz: the wire carries thousands of small messages per notebook, and the zip
+# container cost four times the time of the file operations themselves.
+FRAME_MAGIC = b"AGWIRE1\n"
+_LENGTH_BYTES = 8
+
+
 def write_message(path: str | os.PathLike, meta: dict, arrays: list[np.ndarray]) -> None:
-    """One ``.npz``: the tree as JSON bytes, then the arrays. Written to a side file, then renamed."""
-    payload = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
-    payload.update({f"a{i}": np.require(a, requirements="C") for i, a in enumerate(arrays)})  # keeps 0-d
+    """One message file (see ``FRAME_MAGIC``). Written to a side file, then renamed."""
+    arrays = [np.require(a, requirements="C") for a in arrays]
+    header = json.dumps({"meta": meta, "arrays": [[a.dtype.str, list(a.shape)] for a in arrays]}).encode()
     # A fresh, unguessable name, created exclusively and never through a link: the folder may be
     # one the other side can write to.
     tmp = f"{path}.{secrets.token_hex(8)}.part"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "wb") as f:
-        np.savez(f, **payload)
+        f.write(FRAME_MAGIC + len(header).to_bytes(_LENGTH_BYTES, "little") + header)
+        for a in arrays:
+            f.write(a.tobytes())
     os.replace(tmp, path)
 
 
@@ -412,8 +423,54 @@ def read_message(path: str | os.PathLike, max_bytes: int) -> tuple[dict, list[np
     """Read a message written by the other side, which may be hostile.
 
     The file must be a regular file (not a link to one, a FIFO, or a device) of at most
-    ``max_bytes``; nothing in it is unpickled.
+    ``max_bytes``, in the wire's frame, with arrays of numeric or bool dtypes only.
     """
+    data = read_regular_file(path, max_bytes)
+    if not data.startswith(FRAME_MAGIC):
+        raise WireError("a malformed message (it does not start as the wire's messages do)")
+    start = len(FRAME_MAGIC) + _LENGTH_BYTES
+    length = int.from_bytes(data[len(FRAME_MAGIC):start], "little")
+    if len(data) < start or length > len(data) - start:
+        raise WireError("a malformed message (it is cut short)")
+    try:
+        header = json.loads(data[start:start + length].decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WireError(f"a malformed message ({type(exc).__name__}: {exc})") from None
+    if not isinstance(header, dict) or not isinstance(header.get("meta"), dict) \
+            or not isinstance(header.get("arrays"), list):
+        raise WireError("a malformed message (its header is not an object)")
+    arrays, offset = [], start + length
+    for entry in header["arrays"]:
+        dtype, shape = _array_layout(entry)
+        count = math.prod(shape)
+        size = count * dtype.itemsize
+        if size > len(data) - offset:
+            raise WireError("a malformed message (an array runs past its end)")
+        # A copy: aligned and writable, as the checks expect of an array.
+        arrays.append(np.frombuffer(data, dtype, count, offset).reshape(shape).copy())
+        offset += size
+    if offset != len(data):
+        raise WireError("a malformed message (bytes after its last array)")
+    return header["meta"], arrays
+
+
+def _array_layout(entry: Any) -> tuple[np.dtype, tuple[int, ...]]:
+    """The dtype and shape an array of a message declares; only numeric and bool dtypes."""
+    if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and isinstance(entry[1], list)
+            and len(entry[1]) <= 32 and all(type(n) is int and n >= 0 for n in entry[1])):
+        raise WireError("a malformed message (an array's layout is not [dtype, shape])")
+    try:
+        dtype = np.dtype(entry[0])
+    except TypeError:
+        raise WireError(f"a malformed message (an unknown dtype {entry[0][:20]!r})") from None
+    if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise WireError(f"a malformed message (an array of dtype {dtype.str}, not a number)")
+    return dtype, tuple(entry[1])
+
+
+def read_regular_file(path: str | os.PathLike, max_bytes: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file (not a link to one, a FIFO, or a device)
+    of at most ``max_bytes``."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -428,14 +485,20 @@ def read_message(path: str | os.PathLike, max_bytes: int) -> tuple[dict, list[np
             raise WireError("the reply is not a regular file")
         if info.st_size > max_bytes:
             raise WireError(f"the reply is {info.st_size:,} bytes, more than the {max_bytes:,} allowed")
-        data = f.read(max_bytes + 1)
+        return f.read(max_bytes + 1)
+
+
+def read_archive(path: str | os.PathLike, max_bytes: int) -> tuple[dict, list[np.ndarray]]:
+    """A tree and its arrays kept in an ``.npz`` (the published answers): the JSON tree under
+    ``meta``, the arrays as ``a0``, ``a1``, ...; nothing in it is unpickled."""
+    data = read_regular_file(path, max_bytes)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             meta = json.loads(bytes(npz["meta"]).decode())
             count = sum(1 for name in npz.files if name != "meta")
             arrays = [npz[f"a{i}"] for i in range(count)]
     except (ValueError, KeyError, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WireError(f"a malformed message ({type(exc).__name__}: {exc})") from None
+        raise WireError(f"a malformed archive ({type(exc).__name__}: {exc})") from None
     if not isinstance(meta, dict):
-        raise WireError("a malformed message (its header is not an object)")
+        raise WireError("a malformed archive (its tree is not an object)")
     return meta, arrays
