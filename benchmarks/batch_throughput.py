@@ -61,19 +61,17 @@ def plain_nbgrader(assignment, submissions: Path, course: Path) -> tuple[float, 
     shutil.copytree(assignment.source_notebook.parent, course / "source" / assignment.name)
     shutil.copytree(submissions, course / "submitted")
     cfg = nbgrader_config(course)
-    # nbgrader's own Execute and kernel, so that the test cells run in the kernel, as a course
-    # without the kit would run them (the kit's GuardedExecute would run them here, over the wire,
-    # in a sandboxed kernel). The kit's StderrToStdout stays, so a warning costs no points either way.
+    # The kit's settings with nbgrader's own Execute (and kernel) in place of the kit's GuardedExecute,
+    # which would run the test cells here, over the wire, in a sandboxed kernel: so the test cells
+    # run in the kernel, as a course without the kit would run them. The other preprocessors stay
+    # (StderrToStdout among them, so a warning costs no points either way).
     (course / "nbgrader_config.py").write_text(
         "from pathlib import Path\nfrom autograder.grading.config import nbgrader_config\n"
-        "from autograder.grading.preprocessors import StderrToStdout\n"
-        "from nbconvert.preprocessors import ClearMetadataPreprocessor\n"
-        "from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, Execute, LimitOutput, "
-        "SaveAutoGrades\n"
+        "from autograder.grading.execute import GuardedExecute\nfrom nbgrader.preprocessors import Execute\n"
         "c = get_config()\nc.merge(nbgrader_config(Path(__file__).parent))\n"
-        "c.Autograde.autograde_preprocessors = [Execute, StderrToStdout, ClearMetadataPreprocessor, LimitOutput, "
-        "SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]\n"
-        f"c.Execute.timeout = {cfg.GuardedExecute.timeout}\n")
+        "c.Autograde.autograde_preprocessors = [Execute if p is GuardedExecute else p\n"
+        "                                       for p in c.Autograde.autograde_preprocessors]\n"
+        "c.Execute.timeout = c.GuardedExecute.timeout\n")
     # The source notebook's hidden checks need the grading side in the kernel, which a student's
     # kernel never has: every Python process of this run (the kernels included) loads it at start.
     startup = course / "grading-side-in-kernel"
