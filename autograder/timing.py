@@ -156,10 +156,11 @@ class TimingTable:
         return ax
 
 
-REMOTE_SAMPLE_S = 0.05
+REMOTE_SAMPLE_S = 0.01
 # A sample lasts at least this many empty requests, so the request's own cost, which is taken off
 # every sample, is at most a tenth of it: the bars sit five times or more below a correct answer's
 # speedup, and a disguised loop's speedup only drops when a request costs more than it seemed.
+# Over the test cell's channel an empty request costs about 1 ms, so samples last about 10 ms.
 SAMPLE_OVER_OVERHEAD = 10
 
 

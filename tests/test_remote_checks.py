@@ -7,6 +7,8 @@ from __future__ import annotations
 import functools
 import os
 import re
+import threading
+import time
 import warnings
 
 import numpy as np
@@ -17,6 +19,7 @@ from autograder.checks import CheckFailed
 from autograder.exercises import call_student, call_student_each, functions_swapped_in
 from autograder.exercises.optimizers import REFERENCE_RULES, ScriptedValidation
 from autograder.grading import agent
+from autograder.grading.channel import Channel, ChannelTimeout
 from autograder.grading.host_cells import names_from_notebook, run_test_cell
 from autograder.grading.remote import RemoteHandle, RemoteSession
 from autograder.grading.wire import WireError, read_message, write_message
@@ -27,17 +30,16 @@ from .conftest import run_cell
 @pytest.fixture
 def kernel(tmp_path, monkeypatch):
     """``(namespace, session)``: the "kernel's" namespace (this process's, via the agent) and a
-    session talking to it through files in ``tmp_path``."""
+    session talking to it over a real channel in ``tmp_path``, its line run in a thread."""
     namespace: dict = {}
     monkeypatch.setattr(agent, "_user_namespace", lambda: namespace)
-
-    def run_line(code: str) -> None:
-        exec(code, {})  # noqa: S102 - the one line the grader runs in the kernel
-
-    session = RemoteSession(run_line, tmp_path, tmp_path)
-    # The kit's parts the "kernel" calls back are served at once (the real grader sees a marker line).
-    monkeypatch.setattr(agent, "notify_grader", session.serve_part)
-    return namespace, session
+    channel = Channel(tmp_path, tmp_path, deadline=time.monotonic() + 120)
+    line = threading.Thread(target=exec, args=(channel.kernel_line(), {}), daemon=True)
+    line.start()
+    yield namespace, RemoteSession(channel.exchange, tmp_path, tmp_path)
+    channel.close()
+    line.join(10)
+    assert not line.is_alive(), "the kernel's line did not end with the cell"
 
 
 def handles(kernel, **objects):
@@ -212,6 +214,56 @@ def test_a_malformed_message_is_refused_with_what_is_wrong(tmp_path, name):
         read_message(tmp_path / "reply.msg", 1 << 20)
 
 
+def _flood_part_calls(inbox: int, outbox: int) -> None:
+    os.set_blocking(outbox, False)
+    until = time.monotonic() + 3
+    while time.monotonic() < until:
+        try:
+            os.write(outbox, b"part 0123456789abcdef\n")
+        except OSError:  # full, or the grader's end closed
+            time.sleep(0.01)
+
+
+# What a hostile kernel could do on the test cell's channel instead of answering a request, and
+# what the grader raises: the check fails (or the cell times out), and the grader never hangs.
+MISBEHAVING_CHANNELS = {
+    "a line that is not an answer": (lambda i, o: os.write(o, b"rm -rf /\n"), WireError, "wrote 'rm'"),
+    "the answer to another request": (lambda i, o: os.write(o, b"done 0-ffffffffffff\n"), WireError, "wrote 'done'"),
+    "a line without end": (lambda i, o: os.write(o, b"x" * 300), WireError, "line without end"),
+    "its end closed": (lambda i, o: "close", WireError, "closed"),
+    "no answer": (lambda i, o: None, ChannelTimeout, "time limit"),
+    "part calls without end, its inbox unread": (_flood_part_calls, (WireError, ChannelTimeout),
+                                                  "stopped reading|time limit"),
+}
+
+
+@pytest.mark.parametrize("name", MISBEHAVING_CHANNELS)
+def test_a_kernel_that_misbehaves_on_the_channel_fails_the_check_and_never_holds_the_grader(tmp_path, name):
+    behave, raised, says = MISBEHAVING_CHANNELS[name]
+    channel = Channel(tmp_path, tmp_path, deadline=time.monotonic() + 1.5)
+    answered = threading.Event()
+
+    def kernel() -> None:
+        outbox = os.open(channel.outbox, os.O_WRONLY)
+        inbox = os.open(channel.inbox, os.O_RDONLY | os.O_NONBLOCK)
+        if behave(inbox, outbox) != "close":
+            answered.wait(2.5)  # its end held open, past the cell's deadline
+        os.close(outbox)
+        os.close(inbox)
+
+    thread = threading.Thread(target=kernel, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(raised, match=says):
+            channel.exchange("0-0123456789ab", serve_part=lambda token: None)
+    finally:
+        answered.set()
+        channel.close()
+    assert time.monotonic() - started < 3
+    thread.join(5)
+
+
 def test_a_message_keeps_dtypes_shapes_and_values_and_its_arrays_are_writable(tmp_path):
     arrays = [np.arange(6, dtype=np.int16).reshape(2, 3), np.array(2.5), np.zeros((0, 4)), np.array([True, False]),
               np.array([1 + 2j], dtype=np.complex64), np.asfortranarray(np.arange(6.0).reshape(2, 3)),
@@ -253,18 +305,22 @@ def test_a_test_cell_run_here_reports_passes_failures_and_float_results(kernel):
     assert out[-1].ename == "NameError"
 
 
-def test_the_kits_parts_run_in_the_grader_and_answer_only_during_the_call(kernel):
+def test_the_kits_parts_run_in_the_grader_and_answer_only_during_the_call(kernel, monkeypatch):
     """A swapped-in part is a stand-in that calls back: the kernel never holds the kit's code, and a
     stand-in kept past the call gets no more answers."""
     namespace, _ = kernel
-    exec("def keep(*args):\n    global kept\n    kept = helper\n    return helper(*args)", namespace)  # noqa: S102
-    got = handles(kernel, keep=namespace["keep"])
+    exec("def keep(*args):\n    global kept\n    kept = helper\n    return helper(*args)\n"  # noqa: S102
+         "def call_kept(*args):\n    return kept(*args)", namespace)
+    got = handles(kernel, keep=namespace["keep"], call_kept=namespace["call_kept"])
     with functions_swapped_in(got["keep"], {"helper": REFERENCE_RULES["sgd"]}):
         new_w, _ = got["keep"](np.ones(2), np.ones(2), {}, 0.5)
     assert new_w.tolist() == [0.5, 0.5]
     assert isinstance(namespace["kept"], agent.GraderPart) and not hasattr(namespace["kept"], "__code__")
     with pytest.raises(RuntimeError, match="not one of the kit's parts in this call"):
-        namespace["kept"](np.ones(2), np.ones(2), {}, 0.5)
+        got["call_kept"](np.ones(2), np.ones(2), {}, 0.5)  # a later check's call
+    monkeypatch.setattr(agent, "_channel", {})  # as in a later cell of the student's, with no check running
+    with pytest.raises(RuntimeError, match="only runs while a check calls your code"):
+        agent.GraderPart("sgd")(np.ones(2), np.ones(2), {}, 0.5)  
 
 
 def test_numpy_scalars_keep_their_type_and_shape(kernel):

@@ -318,8 +318,10 @@ class TestTableAndFormat:
 
 class _KernelFunction:
     """Stands in for a student's function timed by requests to the kernel: a request of ``n`` calls
-    costs 2 ms plus ``per_call`` seconds a call; the request of ``pause_at`` calls is held up once
-    by 150 ms."""
+    costs ``REQUEST_S`` plus ``per_call`` seconds a call; the request of ``pause_at`` calls is held
+    up once by 150 ms."""
+
+    REQUEST_S = 2e-3
 
     def __init__(self, pause_at: int | None = None, per_call: float = 1e-5):
         self.pause_at, self.per_call = pause_at, per_call
@@ -331,24 +333,29 @@ class _KernelFunction:
     def repeat(self, n: int) -> None:
         self.requests.append(n)
         pause = 0.15 if n == self.pause_at and self.requests.count(n) == 1 else 0.0
-        time.sleep(2e-3 + self.per_call * n + pause)
+        time.sleep(self.REQUEST_S + self.per_call * n + pause)
+
+
+# What a sample must last with these requests: the target, or ten requests, whichever is longer.
+_BAR = max(timing.REMOTE_SAMPLE_S, timing.SAMPLE_OVER_OVERHEAD * _KernelFunction.REQUEST_S)
 
 
 def test_a_pause_while_calibrating_does_not_leave_samples_of_a_few_calls():
+    enough = 0.8 * (_BAR - _KernelFunction.REQUEST_S) / 1e-5  # 10 µs a call
     steady = timing._calibrate_kernel_calls(_KernelFunction())
-    assert steady.calls >= 4_000  # 10 µs a call: about 5,000 calls make the 0.05 s a sample needs
+    assert steady.calls >= enough
     paused = timing._calibrate_kernel_calls(_KernelFunction(pause_at=4))
-    assert paused.calls >= 4_000  # the held-up request of 4 calls did not end the growth
+    assert paused.calls >= enough  # the held-up request of 4 calls did not end the growth
 
 
 @pytest.mark.parametrize("per_call", [1e-6, 1e-5, 1e-4, 1e-3])
 def test_samples_in_the_kernel_reach_the_bar_without_overshooting_it(per_call):
     kernel = _KernelFunction(per_call=per_call)
     plan = timing._calibrate_kernel_calls(kernel)
-    sample = 2e-3 + per_call * plan.calls
-    assert timing.REMOTE_SAMPLE_S <= sample < 2 * timing.REMOTE_SAMPLE_S, (plan, kernel.requests)
+    sample = kernel.REQUEST_S + per_call * plan.calls
+    assert _BAR <= sample < 2 * _BAR, (plan, kernel.requests)
     # The calibration itself costs a few samples, not dozens.
-    assert sum(2e-3 + per_call * n for n in kernel.requests) < 6 * timing.REMOTE_SAMPLE_S, kernel.requests
+    assert sum(kernel.REQUEST_S + per_call * n for n in kernel.requests) < 6 * _BAR, kernel.requests
 
 
 def test_a_function_slower_than_the_budget_is_not_calibrated(no_cuda):

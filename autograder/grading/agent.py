@@ -1,19 +1,18 @@
 """The kernel's side of checks that run outside it: call the student's code, send back plain data.
 
-During grading, a test cell runs in the grading process (see :mod:`.remote`). Each time a check
-calls a student's function, the grader writes a request file and runs one line in the kernel::
-
-    import autograder.grading.agent as _agk; _agk.serve(request_path, reply_path)
-
-which calls the function on the grader's inputs and writes the reply: the result as plain
-numbers (see :mod:`.wire`), or the exception's type and message. The kernel never sees the
-hidden seed or the test's source, and nothing it sends back can take part in a comparison.
+During grading, a test cell runs in the grading process (see :mod:`.remote`). For the length of
+the cell the kernel runs one line, :func:`serve_channel`, which waits on the cell's channel
+(:mod:`.channel`). Each time a check calls a student's function, the grader writes a request file
+and its token on the channel; :func:`serve` calls the function on the grader's inputs and writes
+the reply: the result as plain numbers (see :mod:`.wire`), or the exception's type and message,
+and what the call printed. The kernel never sees the hidden seed or the test's source, and
+nothing it sends back can take part in a comparison.
 
 The kit's own parts that a check puts in the notebook's namespace (so that a student's ``train``
 runs with correct ``forward`` and ``backprop``) are not in the kernel either: each is a
-:class:`GraderPart` that sends its arguments back to the grading process, which runs the part
-there and replies (:meth:`.remote.RemoteSession.serve_part`). The kernel only ever sees the
-values such a call returns for the arguments the student's code passed.
+:class:`GraderPart` that sends its arguments back to the grading process over the same channel,
+which runs the part there and replies (:meth:`.remote.RemoteSession.serve_part`). The kernel only
+ever sees the values such a call returns for the arguments the student's code passed.
 
 Student code could replace this module too. That changes only what the kernel reports, which is
 what the student's code could compute anyway; the verdict is formed in the grading process.
@@ -21,10 +20,10 @@ what the student's code could compute anyway; the verdict is formed in the gradi
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
+import re
 import secrets
-import sys
-import time
 import types
 import warnings
 from typing import Any
@@ -33,25 +32,39 @@ import numpy as np
 
 from ..namespaces import code_names, names_swapped_in
 from ..tracebacks import exception_record, parameter_names
+from .streams import OrderedStreams
 from .wire import Decoder, Encoder, Mirror, WireError, find_kit_function, read_message, write_message
 
 MAX_REQUEST_BYTES = 1 << 30
 MAX_ITEMS = 100_000
-# How a part call tells the grader a request is waiting: a line on the cell's output, which the
-# grader takes out of it before anyone sees it.
-PART_CALL_MARK = "\x1eautograder-part-call "
-PART_REPLY_WAIT_S = 600
+# What one call may print into the test cell's output (the cell's own limit cuts the rest).
+MAX_PRINTED_CHARS = 512 * 1024
+_TOKEN = re.compile(r"[0-9a-f-]{1,40}")
 
 _mirror = Mirror(track_changes=True)
 _handles: dict[int, Any] = {}
 _handle_ids: dict[int, int] = {}
 _folders: dict[str, str] = {}  # "requests" (the grader writes, we read) and "replies" (we write)
+_channel: dict[str, Any] = {}  # while a test cell runs: "inbox" (a file we read lines from), "outbox" (a fd)
 
 
-def notify_grader(token: str) -> None:
-    """Tell the grader that the part call ``token`` waits for it (tests play the grader in-process)."""
-    sys.stdout.write(f"{PART_CALL_MARK}{token}\n")
-    sys.stdout.flush()
+def serve_channel(inbox: str, outbox_fd: int, outbox: str) -> None:
+    """Answer the grader's requests until it ends the test cell: the one line the grader runs in
+    the kernel per test cell (see :mod:`.channel` for the lines on ``inbox`` and ``outbox_fd``)."""
+    requests, replies = os.path.dirname(inbox), os.path.dirname(outbox)
+    fd = os.open(inbox, os.O_RDONLY | os.O_NONBLOCK)  # never waits for a grader that is gone
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as lines:
+        _channel.update(inbox=lines, outbox=outbox_fd)
+        try:
+            while True:
+                kind, _, token = lines.readline(200).decode("ascii", "replace").strip().partition(" ")
+                if kind != "request" or not _TOKEN.fullmatch(token):
+                    return  # "end", or the grader's end closed
+                serve(os.path.join(requests, f"request-{token}.msg"), os.path.join(replies, f"reply-{token}.msg"))
+                os.write(outbox_fd, f"done {token}\n".encode("ascii"))
+        finally:
+            _channel.clear()
 
 
 class GraderPart:
@@ -71,13 +84,12 @@ class GraderPart:
         reply = os.path.join(_folders["requests"], f"part-{token}.msg")
         encoder = Encoder(Mirror(), _refuse_part_argument(self.__name__), pair_new=False)
         meta = {"part": self.__name__, "args": encoder.encode(tuple(args)), "kwargs": encoder.encode(dict(kwargs))}
+        if not _channel:
+            raise RuntimeError(f"the kit's {self.__name__} only runs while a check calls your code")
         write_message(request, meta, encoder.arrays)
-        notify_grader(token)
-        deadline = time.monotonic() + PART_REPLY_WAIT_S
-        while not os.path.exists(reply):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the grader did not answer a call of {self.__name__}")
-            time.sleep(0.0002)
+        os.write(_channel["outbox"], f"part {token}\n".encode("ascii"))
+        if _channel["inbox"].readline(200).decode("ascii", "replace").strip() != f"answered {token}":
+            raise RuntimeError(f"the grader did not answer a call of {self.__name__}")
         answer, arrays = read_message(reply, MAX_REQUEST_BYTES)  # the grader removes it after the call
         if not answer.get("ok"):
             error = answer.get("error") or {}
@@ -218,6 +230,7 @@ def serve(request_path: str, reply_path: str) -> None:
     encoder.other = _other(encoder)
     reply: dict = {"ok": True}
     _folders.update(requests=os.path.dirname(request_path), replies=os.path.dirname(reply_path))
+    printed = OrderedStreams(limit=MAX_PRINTED_CHARS)
     try:
         meta, arrays = read_message(request_path, MAX_REQUEST_BYTES)
         if meta.get("reset"):
@@ -235,7 +248,8 @@ def serve(request_path: str, reply_path: str) -> None:
         elif op == "reset":
             reply["result"] = None
         else:
-            result, extra = _call(meta, decoder)
+            with contextlib.redirect_stdout(printed.stdout), contextlib.redirect_stderr(printed.stderr):
+                result, extra = _call(meta, decoder)
             reply["result"] = encoder.encode(result)
             reply["extra"] = extra
         reply["paired"] = decoder.paired
@@ -244,4 +258,6 @@ def serve(request_path: str, reply_path: str) -> None:
     except BaseException as exc:  # noqa: BLE001 - every failure, KeyboardInterrupt included, is reported
         reply = {"ok": False, "error": _error(exc)}
         encoder.arrays = []
+    reply["printed"] = printed.chunks
     write_message(reply_path, reply, encoder.arrays)
+

@@ -12,20 +12,20 @@ patch anything in its own process; it cannot reach the code that forms the verdi
 from __future__ import annotations
 
 import math
-import re
 import signal
 import textwrap
 import time
+from typing import Callable
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbclient.util import run_sync
+from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Int
 
 from .. import seeds
 from ..notebooks import is_test_cell
-from .agent import PART_CALL_MARK
+from .channel import Channel, ChannelDead, ChannelTimeout
 from .host_cells import error_output, run_test_cell
 from .isolation import Isolation, IsolationError
 from .kernel import SandboxedKernelManager
@@ -212,63 +212,45 @@ class GuardedExecute(Execute):
             return cell, resources
 
     def _run_test_cell_here(self, cell, index):
-        """Run a test cell in this process; each call of a student's function is one line in the kernel."""
-        deadline = time.monotonic() + self.timeout
+        """Run a test cell in this process while the kernel serves the cell's channel: the check
+        runs once the kernel has been sent that line (nbclient's ``on_cell_complete`` hook), and
+        nbclient then collects the line's end as for any cell."""
         limit = self.timeout
-
-        def run_line(code: str) -> None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise KernelAbort("CellTimeoutError", f"this cell ran past its time limit of {limit} s")
-            self.timeout = max(1, math.ceil(remaining))
-            line = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[], execution_count=None)
-            try:
-                self.execute_cell(line, index, store_history=False)
-            except (DeadKernelError, CellTimeoutError) as exc:
-                raise KernelAbort(type(exc).__name__, str(exc), exc) from None
-            for out in line.outputs:
-                if out.output_type == "stream":
-                    print(out.text, end="")  # the student's own prints, into the cell's output
-                elif out.output_type == "error" and out.ename == "CellTimeoutError":
-                    raise KernelAbort("CellTimeoutError", f"this cell ran past its time limit of {limit} s")
-
         scratch = self.km.scratch
-        session = RemoteSession(run_line, scratch / "requests", scratch / "home",
-                                max_reply_bytes=self.max_reply_mb * 1024 * 1024)
-        self._session = session
-        try:
-            cell.outputs = run_test_cell(cell.source, session, execution_count=index)
-        except KernelAbort as abort:
-            cell.outputs = getattr(abort, "outputs", [])
-            if abort.original is not None:
-                raise abort.original
-            cell.outputs.append(error_output(abort.ename, abort.evalue))
-        finally:
-            self._session = None
-            self.timeout = limit
-            self.nb.cells[index] = cell  # nbclient stored each line it ran in this cell's place
-        return cell
+        alive = getattr(self.km, "kernel_exit_status", lambda: None)
+        channel = Channel(scratch / "requests", scratch / "home", deadline=time.monotonic() + limit,
+                          alive=lambda: alive() is None)
+        exchange = _exchange_or_abort(channel, limit, _interrupter(self.km), grace_s=self.iopub_timeout)
+        session = RemoteSession(exchange, scratch / "requests", scratch / "home",
+                                max_reply_bytes=self.max_reply_mb * 1024 * 1024, max_printed_chars=self.max_output_bytes)
+        line = NotebookNode(cell_type="code", source=channel.kernel_line(), metadata={}, outputs=[],
+                            execution_count=None)
 
-    def _serve_part_calls(self, msg) -> bool:
-        """Serve the kit-part calls announced in a stream message and take their lines out of it;
-        True when nothing else was in it."""
-        content = msg.get("content", {})
-        text = content.get("text")
-        if msg.get("msg_type") != "stream" or not isinstance(text, str) or PART_CALL_MARK not in text:
-            return False
-        kept = []
-        for line in re.split(r"(?<=\n)", text):  # not splitlines: the mark's \x1e would split it
-            before, mark, token = line.partition(PART_CALL_MARK)
-            kept.append(before)
-            if mark:
-                self._session.serve_part(token.strip())
-        content["text"] = "".join(kept)
-        return not content["text"]
+        def run_check(**_):
+            try:
+                cell.outputs = run_test_cell(cell.source, session, execution_count=index)
+            except KernelAbort as abort:
+                cell.outputs = getattr(abort, "outputs", [])
+                if abort.original is not None:
+                    raise abort.original  # the kernel is stuck or gone: nbclient must not wait on it
+                cell.outputs.append(error_output(abort.ename, abort.evalue))
+            finally:
+                channel.close()
+
+        self.on_cell_complete = run_check
+        try:
+            self.execute_cell(line, index, store_history=False)
+        finally:
+            self.on_cell_complete = None
+            self.timeout = limit
+            self.nb.cells[index] = cell  # nbclient stored the line in this cell's place
+        # What reached the kernel's output other than by print (a thread's, a display) comes last.
+        at = _before_the_verdict(cell.outputs)
+        cell.outputs[at:at] = [o for o in line.outputs if o.output_type == "stream"]
+        return cell
 
     def output(self, outs, msg, display_id, cell_index):
         """Keep at most ``max_output_bytes`` of one cell's output; say where it was cut."""
-        if getattr(self, "_session", None) is not None and self._serve_part_calls(msg):
-            return None
         used = self._output_bytes.get(cell_index, 0)
         if used > self.max_output_bytes:
             return None
@@ -280,3 +262,36 @@ class GuardedExecute(Execute):
                                      text=f"\n[output cut: this cell printed more than {self.max_output_bytes // 1024} KB]\n"))
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+
+def _exchange_or_abort(channel: Channel, limit: int, interrupt: Callable[[], None], grace_s: float):
+    """The channel's exchange, its kernel failures turned into :class:`KernelAbort`. At the cell's
+    deadline the kernel is interrupted, as nbclient does with a cell: if it answers within
+    ``grace_s`` the cell fails and grading goes on; if not, it is stopped."""
+    def exchange(token: str, serve_part) -> None:
+        try:
+            channel.exchange(token, serve_part)
+        except ChannelTimeout:
+            message = f"this cell ran past its time limit of {limit} s"
+            interrupt()
+            if channel.answered_after_interrupt(token, grace_s):
+                raise KernelAbort("CellTimeoutError", message) from None
+            raise KernelAbort("CellTimeoutError", message, CellTimeoutError(message)) from None
+        except ChannelDead:
+            raise KernelAbort("DeadKernelError", "Kernel died", DeadKernelError("Kernel died")) from None
+    return exchange
+
+
+def _interrupter(km) -> Callable[[], None]:
+    """``km.interrupt_kernel()``, callable from nbclient's hook (inside its running event loop)."""
+    async def interrupt() -> None:
+        await ensure_async(km.interrupt_kernel())
+    return run_sync(interrupt)
+
+
+def _before_the_verdict(outputs: list) -> int:
+    """Where streams go in a test cell's outputs: before its trailing result and error."""
+    at = len(outputs)
+    while at and outputs[at - 1].get("output_type") in ("error", "execute_result"):
+        at -= 1
+    return at

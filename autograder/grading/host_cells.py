@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
-import io
 import traceback
 
 from nbformat import NotebookNode
@@ -18,6 +17,7 @@ from nbformat import NotebookNode
 from ..checks import CheckFailed
 from ..notebook_display import check_failed_traceback
 from .remote import KernelAbort, RemoteSession, using
+from .streams import OrderedStreams
 
 
 def names_from_notebook(tree: ast.AST) -> list[str]:
@@ -54,26 +54,8 @@ def exception_output(exc: BaseException) -> NotebookNode:
     return error_output(type(exc).__name__, str(exc), lines)
 
 
-class _Streams:
-    """stdout and stderr in the order they were written, as the kernel would have sent them
-    (stderr stays stderr, so StderrToStdout marks it and it never costs points)."""
-
-    def __init__(self) -> None:
-        self.chunks: list[list[str]] = []
-        self.stdout, self.stderr = self._writer("stdout"), self._writer("stderr")
-
-    def _writer(self, name: str) -> io.TextIOBase:
-        streams = self
-
-        class Writer(io.TextIOBase):
-            def write(self, text: str) -> int:
-                if streams.chunks and streams.chunks[-1][0] == name:
-                    streams.chunks[-1][1] += text
-                elif text:
-                    streams.chunks.append([name, text])
-                return len(text)
-
-        return Writer()
+class _Streams(OrderedStreams):
+    """What the test cell prints, as the kernel would have sent it."""
 
     def outputs(self) -> list[NotebookNode]:
         return [NotebookNode(output_type="stream", name=name, text=text) for name, text in self.chunks if text]

@@ -19,6 +19,7 @@ import builtins
 import contextlib
 import re
 import secrets
+import sys
 import types
 import warnings
 from pathlib import Path
@@ -118,15 +119,17 @@ def _exception_of_type(error: dict) -> BaseException:
 class RemoteSession:
     """One test cell's conversation with the kernel.
 
-    ``run_line(code)`` runs one line of code in the kernel and returns once it finished; it
-    raises :class:`KernelAbort` when the kernel dies or runs out of time. Requests are written to
-    ``request_folder`` (the kernel may read it), replies are read from ``reply_folder`` (the
-    kernel writes there, so a reply is read as hostile).
+    ``exchange(token, serve_part)`` has the kernel answer the request ``token`` (the test cell's
+    :class:`.channel.Channel` does it), calling ``serve_part`` for each kit part the student's
+    code calls meanwhile; it raises :class:`KernelAbort` when the kernel dies or runs out of time.
+    Requests are written to ``request_folder`` (the kernel may read it), replies are read from
+    ``reply_folder`` (the kernel writes there, so a reply is read as hostile).
     """
 
-    def __init__(self, run_line: Callable[[str], None], request_folder: Path, reply_folder: Path,
-                 max_reply_bytes: int = 256 << 20):
-        self.run_line = run_line
+    def __init__(self, exchange: Callable[[str, Callable[[str], None]], None], request_folder: Path,
+                 reply_folder: Path, max_reply_bytes: int = 256 << 20, max_printed_chars: int = 512 * 1024):
+        self.exchange = exchange
+        self.printed_room = max_printed_chars  # what the student's calls may still print into the cell
         self.request_folder, self.reply_folder = Path(request_folder), Path(reply_folder)
         self.max_reply_bytes = max_reply_bytes
         self.mirror = Mirror()
@@ -174,13 +177,13 @@ class RemoteSession:
         meta = dict(meta, reset=self._reset)
         write_message(request, meta, encoder.arrays)
         try:
-            self.run_line(f"import autograder.grading.agent as _agk; _agk.serve({str(request)!r}, {str(reply)!r}); "
-                          "del _agk")
+            self.exchange(token, self.serve_part)
             answer, arrays = read_message(reply, self.max_reply_bytes)
         finally:
             for path in (request, reply):
                 path.unlink(missing_ok=True)
         self._reset = False
+        self._print_again(answer.get("printed"))
         if not answer.get("ok"):
             raise exception_from(answer.get("error") or {})
         decoder = Decoder(self.mirror, arrays, self._special, pair_new=False)
@@ -191,6 +194,21 @@ class RemoteSession:
             decoder.decode(node)
         extra = answer.get("extra") or {}
         return decoder.decode(answer.get("result")), extra if isinstance(extra, dict) else {}
+
+    def _print_again(self, printed: Any) -> None:
+        """What the student's code printed during the call, printed here, in the cell's output, up
+        to the cell's output limit."""
+        if not isinstance(printed, list):
+            return
+        for chunk in printed:
+            if not (isinstance(chunk, list) and len(chunk) == 2 and chunk[0] in ("stdout", "stderr")
+                    and isinstance(chunk[1], str)) or self.printed_room <= 0:
+                continue
+            text = chunk[1][:self.printed_room]
+            self.printed_room -= len(text)
+            if self.printed_room <= 0:
+                text += "\n[output cut: the calls printed more than this cell may show]\n"
+            print(text, end="", file=sys.stdout if chunk[0] == "stdout" else sys.stderr)
 
     # -- what checks use ---------------------------------------------------------------------
 
