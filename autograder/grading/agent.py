@@ -22,7 +22,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import os
-import re
 import secrets
 import types
 import warnings
@@ -33,13 +32,12 @@ import numpy as np
 from ..namespaces import code_names, names_swapped_in
 from ..tracebacks import exception_record, parameter_names
 from .streams import OrderedStreams
-from .wire import Decoder, Encoder, Mirror, WireError, find_kit_function, read_message, write_message
+from .wire import TOKEN, Decoder, Encoder, Mirror, WireError, find_kit_function, read_message, write_message
 
 MAX_REQUEST_BYTES = 1 << 30
 MAX_ITEMS = 100_000
 # What one call may print into the test cell's output (the cell's own limit cuts the rest).
 MAX_PRINTED_CHARS = 512 * 1024
-_TOKEN = re.compile(r"[0-9a-f-]{1,40}")
 
 _mirror = Mirror(track_changes=True)
 _handles: dict[int, Any] = {}
@@ -59,7 +57,7 @@ def serve_channel(inbox: str, outbox_fd: int, outbox: str) -> None:
         try:
             while True:
                 kind, _, token = lines.readline(200).decode("ascii", "replace").strip().partition(" ")
-                if kind != "request" or not _TOKEN.fullmatch(token):
+                if kind != "request" or not TOKEN.fullmatch(token):
                     return  # "end", or the grader's end closed
                 serve(os.path.join(requests, f"request-{token}.msg"), os.path.join(replies, f"reply-{token}.msg"))
                 os.write(outbox_fd, f"done {token}\n".encode("ascii"))

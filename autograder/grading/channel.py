@@ -19,7 +19,6 @@ costs is the message files and the call itself.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import select
 import stat
@@ -27,9 +26,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .wire import WireError
+from .wire import TOKEN, WireError
 
-_TOKEN = re.compile(r"[0-9a-f-]{1,40}")
 _MAX_LINE = 200
 _ALIVE_EVERY_S = 0.5
 
@@ -98,7 +96,7 @@ class Channel:
             kind, _, arg = self._receive().partition(" ")
             if kind == "done" and arg == token:
                 return
-            if kind == "part" and _TOKEN.fullmatch(arg):
+            if kind == "part" and TOKEN.fullmatch(arg):
                 serve_part(arg)
                 self._send(f"answered {arg}")
                 continue

@@ -242,7 +242,6 @@ class GuardedExecute(Execute):
             self.execute_cell(line, index, store_history=False)
         finally:
             self.on_cell_complete = None
-            self.timeout = limit
             self.nb.cells[index] = cell  # nbclient stored the line in this cell's place
         # What reached the kernel's output other than by print (a thread's, a display) comes last.
         at = _before_the_verdict(cell.outputs)

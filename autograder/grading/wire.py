@@ -36,6 +36,7 @@ import io
 import json
 import math
 import os
+import re
 import secrets
 import stat
 from typing import Any, Callable
@@ -45,6 +46,8 @@ import numpy as np
 NUMERIC_KINDS = "biufc"
 MAX_DEPTH = 64
 MAX_NODES = 200_000
+# A request's or a part call's token, as the test cell's channel carries it (the file names are built from it).
+TOKEN = re.compile(r"[0-9a-f-]{1,40}")
 
 
 class WireError(Exception):
