@@ -27,9 +27,10 @@ from autograder.samples import Edit, apply_edits, sample_path
 
 CASES = Path(__file__).with_name("cases.toml")
 
-# Tight limits so the runaway cases cost seconds, not minutes; generous enough for the honest work.
+# Tight limits so the runaway cases cost seconds, not minutes. Generous enough for the honest work:
+# its slowest cell takes about 5 s (a training run, with two gradings at a time on two cores).
 TEST_LIMITS = """[limits]
-cell_timeout_s = 30
+cell_timeout_s = 15
 notebook_timeout_s = 300
 memory_mb = 3072
 max_processes = 64
