@@ -9,7 +9,9 @@ import subprocess
 import time
 import urllib.request
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable, Hashable
 
 import numpy as np
 import pytest
@@ -47,6 +49,27 @@ def graded_samples(tmp_path_factory):
         results = grade_batch(assignment, assignment.samples_dir, out, seed=DEMO_SEED, jobs=2, progress=False)
         graded[assignment.name] = (assignment, specs, results, out)
     return graded
+
+
+def two_at_a_time(work: Callable, items: list[Hashable]) -> dict:
+    """``{item: work(item)}``, two items at a time: for work that keeps one core busy in a child
+    process, the load of ``--jobs 2``. An item whose work raised maps to the exception, which
+    :func:`outcome_of` raises in that item's own test."""
+    def attempt(item):
+        try:
+            return work(item)
+        except Exception as exc:  # noqa: BLE001 - one item's failure belongs to its own test
+            return exc
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(items, pool.map(attempt, items)))
+
+
+def outcome_of(outcomes: dict, item: Hashable):
+    """``item``'s result from :func:`two_at_a_time`, or its exception raised here."""
+    outcome = outcomes[item]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 def free_port() -> int:

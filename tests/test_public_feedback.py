@@ -8,13 +8,12 @@ import os
 import re
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from autograder.course import list_assignments
 
-from .conftest import ROOT
+from .conftest import ROOT, outcome_of, two_at_a_time
 
 HINT = re.compile(r"\b[Hh]int: (.+)")
 
@@ -34,13 +33,7 @@ def public_outcomes(name: str) -> dict:
 @pytest.fixture(scope="module")
 def public_runs():
     """``{assignment: its public outcomes, or the error}``: two public runs at a time, as ``--jobs 2``."""
-    def outcome(name: str):
-        try:
-            return public_outcomes(name)
-        except AssertionError as exc:
-            return exc
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(ASSIGNMENTS, pool.map(outcome, ASSIGNMENTS)))
+    return two_at_a_time(public_outcomes, ASSIGNMENTS)
 
 
 def hints(text: str) -> list[str]:
@@ -51,9 +44,7 @@ def hints(text: str) -> list[str]:
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_the_public_checks_name_the_mistakes_grading_names(assignment, graded_samples, public_runs):
     _, specs, results, _ = graded_samples[assignment]
-    public = public_runs[assignment]
-    if isinstance(public, AssertionError):
-        raise public
+    public = outcome_of(public_runs, assignment)
     # A test cell the student replaced checks nothing in their notebook; grading restores it.
     own_test_cells = {spec.student: {edit.cell for edit in spec.edits} for spec in specs}
     problems = []

@@ -25,12 +25,13 @@ from pathlib import Path
 import pytest
 
 import autograder
-from autograder import samples
+from autograder import samples, seeds
 from autograder.course import list_assignments
+from autograder.grading.engine import KERNEL_THREADS
 from autograder.grading.host_cells import names_from_notebook
 from autograder.notebooks import is_test_cell, nbgrader_meta, read_notebook
 
-from .conftest import ROOT
+from .conftest import CHECK_SEED, ROOT, outcome_of, two_at_a_time
 
 ASSIGNMENTS = [a for a in list_assignments(ROOT) if a.grading_module.is_file()]
 RUN_LIMIT_S = 20
@@ -182,22 +183,36 @@ def leaks_of(assignment) -> dict:
     return {"covered": covered, "cells": len(test_cells), "leaks": leaks}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=lambda a: a.name)
-def test_nothing_in_the_student_kit_passes_a_graded_cell(assignment, seeded, tmp_path):
-    # In a child process: every callable of the kit is called here, the grader's own machinery
-    # included (sandbox.become drops to a uid, kill_leftovers kills by uid), and none of that
-    # may change the test process.
-    report = tmp_path / "leaks.json"
-    # Its working folder is a scratch one: a candidate that writes files (a wheel, a config) writes there.
-    scratch = tmp_path / "cwd"
-    scratch.mkdir()
+def leak_report(assignment, folder: Path) -> dict:
+    """:func:`leaks_of` ``assignment``, in a child process working in ``folder`` (made here).
+
+    A child process: every callable of the kit is called there, the grader's own machinery
+    included (sandbox.become drops to a uid, kill_leftovers kills by uid), and none of that may
+    change the test process. Its working folder is a scratch one: a candidate that writes files
+    (a wheel, a config) writes there. One thread for numpy and torch, as in a grading kernel:
+    two children at a time, each with a thread per core, spend the cores waiting on each other."""
+    scratch = folder / "cwd"
+    scratch.mkdir(parents=True)
+    report = folder / "leaks.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "HOME": str(scratch), "XDG_CONFIG_HOME": str(scratch / ".config")}
+           "HOME": str(scratch), "XDG_CONFIG_HOME": str(scratch / ".config"), seeds.SEED_ENV: str(CHECK_SEED), **KERNEL_THREADS}
     proc = subprocess.run([sys.executable, "-m", "tests.test_student_kit_leaks", assignment.name, str(report)],
                           cwd=scratch, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0 and report.is_file(), proc.stderr[-3000:]
-    found = json.loads(report.read_text())
+    return json.loads(report.read_text())
+
+
+@pytest.fixture(scope="module")
+def leak_reports(tmp_path_factory):
+    """``{assignment: its leak report}``, two child processes at a time."""
+    folder = tmp_path_factory.mktemp("leaks")
+    return two_at_a_time(lambda a: leak_report(a, folder / a.name), ASSIGNMENTS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=lambda a: a.name)
+def test_nothing_in_the_student_kit_passes_a_graded_cell(assignment, leak_reports):
+    found = outcome_of(leak_reports, assignment)
     assert found["covered"] >= found["cells"] // 2, f"only {found['covered']} (cell, function) pairs could be tried"
     assert not found["leaks"], "the student kit passes graded cells:\n" + "\n".join(found["leaks"])
 
