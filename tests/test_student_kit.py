@@ -18,7 +18,7 @@ from autograder.course import list_assignments
 from autograder.notebooks import read_notebook
 from autograder.student_kit import build_student_kit, check_wheel
 
-from .conftest import ROOT, outcome_of, two_at_a_time
+from .conftest import ROOT
 
 ASSIGNMENTS = list_assignments(ROOT)
 
@@ -75,29 +75,17 @@ def test_the_fresh_venv_sees_only_the_kit(fresh_venv, tmp_path):
     assert out[0].startswith(str(fresh_venv.parent.parent)) and out[1:] == ["True", "True"]
 
 
-def check_from_kit(assignment, kit_folder: Path, python: Path, folder: Path) -> subprocess.CompletedProcess:
-    """``autograder check`` of ``assignment``'s released notebook with the solution pasted in, run
-    by the fresh venv's ``python`` in ``folder`` (made here)."""
-    folder.mkdir(parents=True)
-    solved = kit_folder / "notebooks" / assignment.name / f"solved_{assignment.notebook}.ipynb"
-    nbformat.write(samples.filled_in(read_notebook(assignment.release_notebook),
-                                     read_notebook(assignment.source_notebook)), solved)
-    return subprocess.run([str(python), "-m", "autograder", "check", str(solved)], cwd=folder,
-                          capture_output=True, text=True, timeout=1500,
-                          env={"PATH": f"{python.parent}:/usr/bin:/bin", "HOME": str(folder), "MPLBACKEND": "Agg"})
-
-
-@pytest.fixture(scope="module")
-def checks_from_kit(kit, fresh_venv, tmp_path_factory):
-    """``{assignment: its check's finished process}``, two checks at a time."""
-    folder = tmp_path_factory.mktemp("checks")
-    return two_at_a_time(lambda a: check_from_kit(a, kit[0], fresh_venv, folder / a.name), ASSIGNMENTS)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=lambda a: a.name)
-def test_every_public_test_passes_from_the_kit_alone(assignment, checks_from_kit):
-    proc = outcome_of(checks_from_kit, assignment)
+def test_every_public_test_passes_from_the_kit_alone(assignment, kit, fresh_venv, tmp_path):
+    folder, _ = kit
+    solved = folder / "notebooks" / assignment.name / f"solved_{assignment.notebook}.ipynb"
+    nbformat.write(samples.filled_in(read_notebook(assignment.release_notebook),
+                                     read_notebook(assignment.source_notebook)), solved)
+    proc = subprocess.run([str(fresh_venv), "-m", "autograder", "check", str(solved)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=1500,
+                          env={"PATH": f"{fresh_venv.parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+                               "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "✗" not in proc.stdout
 
