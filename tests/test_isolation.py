@@ -345,6 +345,15 @@ def alive(pid):
 print(alive(child.pid), alive(grandchild))
 '''
 
+END_STRAYS = r'''
+import signal
+for pid in (child.pid, grandchild):  # the control's, which would otherwise sleep on after the test
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+'''
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("isolate", [True, False], ids=["strongest_layer", "limits_only"])
@@ -357,7 +366,8 @@ def test_a_process_a_cell_starts_does_not_outlive_the_cell(isolate, cleanup, mon
     if not cleanup:
         monkeypatch.setattr(SandboxedKernelManager, "kill_strays", lambda self: 0)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(START_STRAYS),
-                                         nbformat.v4.new_code_cell(LOOK_FOR_STRAYS)])
+                                         nbformat.v4.new_code_cell(LOOK_FOR_STRAYS),
+                                         nbformat.v4.new_code_cell(END_STRAYS)])
     executor = GuardedExecute(timeout=60, startup_timeout=60)
     executor.config.SandboxedKernelManager.isolate = isolate
     executor.preprocess(nb, {})
