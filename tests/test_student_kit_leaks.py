@@ -195,7 +195,8 @@ def leak_report(assignment, folder: Path) -> dict:
     scratch.mkdir(parents=True)
     report = folder / "leaks.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "HOME": str(scratch), "XDG_CONFIG_HOME": str(scratch / ".config"), seeds.SEED_ENV: str(CHECK_SEED), **KERNEL_THREADS}
+           "HOME": str(scratch), "XDG_CONFIG_HOME": str(scratch / ".config"), seeds.SEED_ENV: str(CHECK_SEED),
+           **KERNEL_THREADS}
     proc = subprocess.run([sys.executable, "-m", "tests.test_student_kit_leaks", assignment.name, str(report)],
                           cwd=scratch, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0 and report.is_file(), proc.stderr[-3000:]
